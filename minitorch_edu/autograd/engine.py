@@ -1,0 +1,301 @@
+"""The backward engine: reverse-mode differentiation over the recorded graph.
+
+Given outputs y and the gradients dL/dy, visit every node that led to them in reverse
+topological order (each node after every node that used its output), call its backward,
+and pass each input's gradient on:
+
+    to a parent node   -> added to what that node has received so far (the sum over paths)
+    to a leaf          -> added into leaf.grad (or handed back, for autograd.grad)
+
+The order comes from an iterative depth-first search, so a chain of 100,000 ops needs no
+recursion. Before a gradient is passed on, it is summed back to the input's shape: a
+broadcast input of shape (3, 1) used as (3, 4) gets the sum over the 4 columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from minitorch_edu.autograd import grad_mode
+from minitorch_edu.autograd.function import Function
+from minitorch_edu.autograd.tensor import Tensor, as_torch
+
+
+def topological_order(roots: Sequence[Function]) -> list[Function]:
+    """Nodes reachable from `roots`, each listed before the nodes that produced its inputs."""
+    order: list[Function] = []
+    visited = set(roots)
+    for root in roots:
+        stack = [(root, iter(root.parents))]
+        while stack:
+            node, parents = stack[-1]
+            for parent in parents:
+                if isinstance(parent, Function) and parent not in visited:
+                    visited.add(parent)
+                    stack.append((parent, iter(parent.parents)))
+                    break
+            else:  # all parents done: post-order
+                stack.pop()
+                order.append(node)
+    order.reverse()
+    return order
+
+
+def sum_to_shape(grad: Any, shape: torch.Size) -> Any:
+    """Undo broadcasting: sum `grad` over the dimensions that broadcasting added or stretched."""
+    if grad.shape == shape:
+        return grad
+    leading = grad.dim() - len(shape)
+    stretched = tuple(
+        leading + i for i, size in enumerate(shape) if size == 1 and grad.shape[leading + i] != 1
+    )
+    if leading < 0 or any(
+        size != 1 and size != grad.shape[leading + i] for i, size in enumerate(shape)
+    ):
+        raise RuntimeError(f"gradient of shape {tuple(grad.shape)} cannot be summed to {shape}")
+    if stretched:
+        grad = grad.sum(dim=stretched, keepdim=True)
+    if leading:
+        grad = grad.sum(dim=tuple(range(leading)))
+    return grad
+
+
+def backward(
+    outputs: Sequence[Tensor],
+    grad_outputs: Sequence[Any],
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    inputs: Any = None,
+    allow_unused: bool = True,
+    accumulate: bool = True,
+) -> tuple[Tensor | None, ...] | None:
+    """Run backward from `outputs`.
+
+    accumulate=True (Tensor.backward): add into `.grad` of the leaves (only of `inputs` if given).
+    accumulate=False (autograd.grad): touch no `.grad`; return the gradients of `inputs`.
+    """
+    if retain_graph is None:
+        retain_graph = create_graph
+    targets = _as_tensor_list(inputs) if inputs is not None else None
+    if targets is not None and not accumulate:
+        for t in targets:
+            if not t.requires_grad:
+                raise RuntimeError("One of the differentiated Tensors does not require grad")
+
+    with grad_mode.set_grad_enabled(create_graph):
+        pass_ = _BackwardPass(create_graph, retain_graph, targets, accumulate)
+        pass_.seed(outputs, grad_outputs)
+        pass_.run()
+
+    if accumulate:
+        return None
+    results = []
+    for t in targets:
+        grad = pass_.captured.get(t)
+        if grad is None and not allow_unused:
+            raise RuntimeError(
+                "One of the differentiated Tensors appears to not have been used in the graph. "
+                "Set allow_unused=True if this is the desired behavior."
+            )
+        results.append(None if grad is None else _as_user_grad(grad))
+    return tuple(results)
+
+
+class _BackwardPass:
+    """State of one backward call: gradients waiting at nodes, what to capture, what to free."""
+
+    def __init__(self, create_graph: bool, retain_graph: bool, targets: Any, accumulate: bool):
+        self.create_graph = create_graph
+        self.retain_graph = retain_graph
+        self.accumulate = accumulate
+        self.pending: dict[Function, Any] = {}  # node -> gradient of its output, summed so far
+        self.roots: list[Function] = []
+        # Tensors whose gradient is wanted, found by their node (non-leaf) or by themselves (leaf).
+        self.targets = targets
+        self.target_nodes = {t.grad_fn: t for t in targets or () if t.grad_fn is not None}
+        self.target_leaves = {t for t in targets or () if t.grad_fn is None}
+        self.captured: dict[Tensor, Any] = {}
+
+    def seed(self, outputs: Sequence[Tensor], grad_outputs: Sequence[Any]) -> None:
+        for index, (output, grad) in enumerate(zip(outputs, grad_outputs)):
+            if not output.requires_grad:
+                raise RuntimeError(
+                    f"element {index} of tensors does not require grad and does not have a "
+                    "grad_fn"
+                )
+            grad = self._initial_grad(index, output, grad)
+            if output.grad_fn is None:
+                self.deliver_to_leaf(output, grad, grad)
+            else:
+                self.add_pending(output.grad_fn, grad)
+                self.roots.append(output.grad_fn)
+
+    def _initial_grad(self, index: int, output: Tensor, grad: Any) -> Any:
+        if grad is None:
+            if output.numel() != 1:
+                raise RuntimeError(
+                    "grad can be implicitly created only for scalar outputs; pass "
+                    f"gradient= (a tensor of shape {tuple(output.shape)}) for non-scalar outputs"
+                )
+            grad = torch.ones_like(output.data)
+        elif isinstance(grad, Tensor):
+            if not self.create_graph:
+                grad = grad.data
+        else:
+            grad = as_torch(grad, device=output.device)
+        if grad.shape != output.shape:
+            raise RuntimeError(
+                f"Mismatch in shape: grad_output[{index}] has a shape of {tuple(grad.shape)} "
+                f"and output[{index}] has a shape of {tuple(output.shape)}."
+            )
+        if self.create_graph and not isinstance(grad, Tensor):
+            grad = Tensor._wrap(grad)
+        return grad
+
+    def add_pending(self, node: Function, grad: Any) -> None:
+        previous = self.pending.get(node)
+        self.pending[node] = grad if previous is None else previous + grad
+
+    def run(self) -> None:
+        order = topological_order(self.roots)
+        needed = self._needed_nodes(order) if self.targets is not None else None
+        for node in order:
+            grad = self.pending.pop(node, None)
+            if grad is None:
+                continue  # no gradient reached this node (its users returned None)
+            if node._grad_hooks:
+                grad = _run_hooks(node._grad_hooks, grad)
+            if node in self.target_nodes:
+                self.deliver(self.target_nodes[node], grad, grad)
+            if needed is not None and node not in needed:
+                continue
+            input_grads = type(node).backward(node, grad)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            if len(input_grads) != len(node.parents):
+                raise RuntimeError(
+                    f"{node.name()} returned {len(input_grads)} gradients for "
+                    f"{len(node.parents)} inputs"
+                )
+            for parent, input_grad in zip(node.parents, input_grads):
+                if parent is None or input_grad is None:
+                    continue
+                if not self.create_graph and isinstance(input_grad, Tensor):
+                    input_grad = input_grad.data  # a backward may use our ops on plain tensors
+                if isinstance(parent, Function):
+                    input_grad = _match(input_grad, parent.output_shape, parent.output_dtype)
+                    self.add_pending(parent, input_grad)
+                else:
+                    input_grad = _match(input_grad, parent.shape, parent.dtype)
+                    self.deliver_to_leaf(parent, input_grad, grad)
+            if not self.retain_graph:
+                node.release()
+
+    def _needed_nodes(self, order: list[Function]) -> set[Function]:
+        """Nodes on a path to a target: the rest need not run (autograd.grad, inputs=)."""
+        needed: set[Function] = set()
+        for node in reversed(order):  # parents before children
+            for parent in node.parents:
+                if parent in needed or (
+                    isinstance(parent, Tensor) and parent in self.target_leaves
+                ):
+                    needed.add(node)
+                    break
+        return needed
+
+    def deliver_to_leaf(self, leaf: Tensor, grad: Any, grad_of_node: Any) -> None:
+        if leaf._hooks:
+            grad = _run_hooks(leaf._hooks, grad)
+        if self.targets is None or leaf in self.target_leaves:
+            self.deliver(leaf, grad, grad_of_node)
+
+    def deliver(self, tensor: Tensor, grad: Any, grad_of_node: Any) -> None:
+        """Add a finished gradient into `tensor.grad`, or keep it for autograd.grad."""
+        if not self.accumulate:
+            previous = self.captured.get(tensor)
+            self.captured[tensor] = grad if previous is None else previous + grad
+        elif self.create_graph:
+            tensor._grad = grad if tensor._grad is None else tensor._grad + grad
+        elif tensor._grad is None:
+            # A backward may hand on its incoming gradient (add) or a view of it (reshape),
+            # which other tensors may also receive: copy those so no two .grad share memory.
+            if grad is grad_of_node or grad._base is not None:
+                grad = grad.clone()
+            tensor._grad = Tensor._wrap(grad)
+        elif tensor._grad.grad_fn is None:
+            tensor._grad.data.add_(grad)  # in place: accumulation across backward calls
+        else:
+            tensor._grad = Tensor._wrap(tensor._grad.data + grad)
+
+
+def _match(grad: Any, shape: torch.Size, dtype: torch.dtype) -> Any:
+    """The gradient summed back to the input's shape and cast to its dtype."""
+    if grad.shape != shape:
+        grad = sum_to_shape(grad, shape)
+    if grad.dtype != dtype:
+        grad = grad.to(dtype)
+    return grad
+
+
+def _run_hooks(hooks: list, grad: Any) -> Any:
+    is_tensor = isinstance(grad, Tensor)
+    for hook in list(hooks):
+        result = hook(grad if is_tensor else Tensor._wrap(grad))
+        if result is not None:
+            grad = result if is_tensor else as_torch(result)
+    return grad
+
+
+def _as_user_grad(grad: Any) -> Tensor:
+    return grad if isinstance(grad, Tensor) else Tensor._wrap(grad)
+
+
+def _as_tensor_list(values: Any) -> list[Tensor]:
+    if isinstance(values, Tensor):
+        return [values]
+    values = list(values)
+    for v in values:
+        if not isinstance(v, Tensor):
+            raise TypeError(f"expected minitorch_edu Tensors as inputs, got {type(v).__name__}")
+    return values
+
+
+def grad(
+    outputs: Any,
+    inputs: Any,
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool | None = None,
+) -> tuple[Tensor | None, ...]:
+    """d(outputs)/d(inputs), returned instead of accumulated into `.grad`.
+
+    With `create_graph=True` the result is itself part of a graph, so it can be
+    differentiated again (Hessian-vector products, gradient penalties).
+    """
+    outputs = _as_tensor_list(outputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor | torch.Tensor):
+        grad_outputs = [grad_outputs]
+    else:
+        grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise RuntimeError(
+            f"grad requires one grad_output per output: got {len(grad_outputs)} grad_outputs "
+            f"for {len(outputs)} outputs"
+        )
+    result = backward(
+        outputs,
+        grad_outputs,
+        retain_graph,
+        create_graph,
+        inputs=inputs,
+        allow_unused=bool(allow_unused),
+        accumulate=False,
+    )
+    assert result is not None
+    return result

@@ -1,0 +1,211 @@
+"""`Function`: one differentiable operation, its forward and backward side by side.
+
+An op is a subclass with
+
+    formula   its backward in maths notation, written once; study tools print it
+    forward   `forward(ctx, *inputs, **options)` computes on plain torch.Tensors
+    backward  `backward(ctx, grad)` returns one gradient per input (None where unneeded)
+
+    class Mul(Function):
+        formula = "da = grad * b;  db = grad * a"
+
+        @staticmethod
+        def forward(ctx, a, b):
+            ctx.save_for_backward(a, b)
+            return a * b
+
+        @staticmethod
+        def backward(ctx, grad):
+            a, b = ctx.saved_tensors
+            return grad * b, grad * a
+
+`Mul.apply(x, y)` runs forward on the inputs' `.data`, and when an input requires grad
+(and grad mode is on) keeps the `ctx` object as the node of the graph: it remembers its
+parents (the `grad_fn` of each input, or the input itself for a leaf) and what was saved.
+
+Backward formulas use only methods that plain torch.Tensors and our Tensors share. The
+engine normally hands them plain torch.Tensors (fast, nothing recorded); with
+`create_graph=True` it hands them our Tensors with recording on, so the same lines build
+the graph of the backward pass and gradients of gradients come for free.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from minitorch_edu.autograd import grad_mode
+from minitorch_edu.autograd.tensor import Tensor
+
+_OUTPUT = object()  # marks "the op's own result" among the saved tensors
+
+FREED_MESSAGE = (
+    "Trying to backward through the graph a second time (or directly access saved tensors "
+    "after they have already been freed). Saved intermediate values of the graph are freed "
+    "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+    "backward through the graph a second time or if you need to access saved tensors after "
+    "calling backward."
+)
+
+
+class Function:
+    """Base class of every op. An instance is both the `ctx` of one call and its graph node."""
+
+    formula: ClassVar[str] = ""
+
+    # Defaults for nodes; a recorded call sets its own values.
+    parents: tuple = ()
+    needs_input_grad: tuple[bool, ...] = ()
+    output_shape: torch.Size = torch.Size()
+    output_dtype: torch.dtype = torch.float32
+    _to_save: tuple = ()
+    _saved: tuple | None = ()
+    _versions: tuple = ()
+    _output: torch.Tensor | None = None
+    _grad_hooks: list | None = None
+
+    @staticmethod
+    def forward(ctx: Function, *inputs: Any, **options: Any) -> torch.Tensor:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> Any:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ recording
+    @classmethod
+    def apply(cls, *inputs: Any, **options: Any) -> Tensor:
+        """Run forward on the inputs' data; record a node when any input requires grad."""
+        ctx = cls.__new__(cls)
+        raw_inputs = []
+        parents = []
+        recording = False
+        for x in inputs:
+            if isinstance(x, Tensor):
+                raw_inputs.append(x.data)
+                if x.requires_grad:
+                    recording = True
+                    parents.append(x if x.grad_fn is None else x.grad_fn)
+                    continue
+            else:
+                raw_inputs.append(x)
+            parents.append(None)
+        if any(isinstance(x, np.ndarray) for x in raw_inputs):
+            raw_inputs = _numpy_to_torch(raw_inputs)
+        recording = recording and grad_mode._enabled
+
+        try:
+            out = cls.forward(ctx, *raw_inputs, **options)
+        except (RuntimeError, IndexError, ValueError, TypeError) as error:
+            raise _explain(cls, raw_inputs, error) from None
+
+        if not recording:
+            return Tensor._wrap(out)
+        ctx.parents = tuple(parents)
+        ctx.needs_input_grad = tuple(p is not None for p in parents)
+        ctx.output_shape = out.shape
+        ctx.output_dtype = out.dtype
+        if ctx._to_save:
+            ctx._resolve_saved(inputs, raw_inputs, out)
+        return Tensor._wrap(out, ctx)
+
+    def save_for_backward(self, *tensors: Any) -> None:
+        """Keep tensors for backward. Call it in forward with the plain tensors you need."""
+        self._to_save = tensors
+
+    def _resolve_saved(self, inputs: tuple, raw_inputs: list, out: torch.Tensor) -> None:
+        # Remember *which* tensor each saved value is: an input (so a create_graph backward
+        # can use the input Tensor, connected to the graph), the output, or a constant.
+        saved = []
+        for value in self._to_save:
+            if value is out:
+                saved.append(_OUTPUT)
+                self._output = out
+                continue
+            for x, raw in zip(inputs, raw_inputs):
+                if value is raw:
+                    saved.append(x)
+                    break
+            else:
+                saved.append(value)
+        self._saved = tuple(saved)
+        self._versions = tuple(getattr(v, "_version", None) for v in self._to_save)
+        self._to_save = ()
+
+    # ------------------------------------------------------------------ unpacking
+    @property
+    def saved_tensors(self) -> tuple:
+        """What forward saved: plain tensors normally, our Tensors when recording (create_graph)."""
+        if self._saved is None:
+            raise RuntimeError(FREED_MESSAGE)
+        self._check_versions()
+        if grad_mode._enabled:
+            return tuple(self._unpack_recorded(value) for value in self._saved)
+        return tuple(
+            self._output
+            if value is _OUTPUT
+            else (value.data if isinstance(value, Tensor) else value)
+            for value in self._saved
+        )
+
+    def _unpack_recorded(self, value: Any) -> Any:
+        if value is _OUTPUT:
+            return Tensor._wrap(self._output, self)  # the output, with this node as grad_fn
+        if isinstance(value, torch.Tensor):
+            return Tensor._wrap(value)
+        return value
+
+    def _check_versions(self) -> None:
+        for value, version in zip(self._saved, self._versions):
+            raw = self._output if value is _OUTPUT else getattr(value, "data", value)
+            if version is not None and raw._version != version:
+                raise RuntimeError(
+                    f"{self.name()}: one of the tensors saved for its backward was modified in "
+                    f"place after the forward pass (version {version} became {raw._version}). "
+                    "Run backward before changing it, e.g. before optimizer.step()."
+                )
+
+    def release(self) -> None:
+        """Free saved tensors once backward has used them (unless retain_graph)."""
+        if self._saved:
+            self._saved = None
+            self._output = None
+
+    # ------------------------------------------------------------------ display
+    @classmethod
+    def name(cls) -> str:
+        return f"{cls.__name__}Backward"
+
+    def __repr__(self) -> str:
+        return f"<{self.name()}>"
+
+
+def _numpy_to_torch(raw_inputs: list) -> list:
+    device = next((x.device for x in raw_inputs if isinstance(x, torch.Tensor)), None)
+    return [
+        torch.as_tensor(x, device=device) if isinstance(x, np.ndarray) else x for x in raw_inputs
+    ]
+
+
+def describe(x: Any) -> str:
+    """`float32[2, 3] on cpu`: how error messages name a tensor."""
+    if isinstance(x, torch.Tensor):
+        dtype = str(x.dtype).removeprefix("torch.")
+        return f"{dtype}{list(x.shape)} on {x.device}"
+    return repr(x)
+
+
+def _explain(cls: type[Function], raw_inputs: list, error: Exception) -> Exception:
+    """Rewrite an error from inside forward so that it names the op and its inputs."""
+    tensors = [x for x in raw_inputs if isinstance(x, torch.Tensor)]
+    devices = sorted({str(x.device) for x in tensors})
+    op = cls.__name__
+    if len(devices) > 1 and isinstance(error, RuntimeError):
+        return RuntimeError(
+            f"{op}: expected all tensors on the same device, got {' and '.join(devices)} "
+            f"(inputs: {', '.join(describe(x) for x in tensors)}). Move them with .to(device)."
+        )
+    inputs = ", ".join(describe(x) for x in raw_inputs if x is not None)
+    return type(error)(f"{op}: {error} (inputs: {inputs})")

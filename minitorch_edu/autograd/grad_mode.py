@@ -1,0 +1,82 @@
+"""Grad modes: whether operations run now are recorded in the graph.
+
+One module-level flag, read by every `Function.apply`. `no_grad` and `enable_grad` flip it
+for a block (as context managers) or for a whole function (as decorators), and put the
+previous value back afterwards, even when the block raises.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+_enabled = True
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def is_grad_enabled() -> bool:
+    """True when new operations are recorded for backward."""
+    return _enabled
+
+
+def _set(mode: bool) -> None:
+    global _enabled
+    _enabled = bool(mode)
+
+
+class _GradModeGuard:
+    """Sets the flag on entry and restores it on exit; also usable as a decorator."""
+
+    mode: bool
+
+    def __enter__(self) -> None:
+        self._previous = _enabled
+        _set(self.mode)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _set(self._previous)
+
+    def __call__(self, function: F) -> F:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self.__class__():
+                return function(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+class no_grad(_GradModeGuard):  # noqa: N801 - torch's name
+    """Nothing run inside is recorded: results have no `grad_fn`, saving time and memory."""
+
+    mode = False
+
+
+class enable_grad(_GradModeGuard):  # noqa: N801 - torch's name
+    """Recording is on inside, even within an outer `no_grad`."""
+
+    mode = True
+
+
+class set_grad_enabled(_GradModeGuard):  # noqa: N801 - torch's name
+    """`set_grad_enabled(False)` sets the mode at once; as a context manager it restores it."""
+
+    def __init__(self, mode: bool) -> None:
+        self.mode = bool(mode)
+        self._previous = _enabled
+        _set(self.mode)
+
+    def __enter__(self) -> None:
+        pass
+
+    def __call__(self, function: F) -> F:
+        _set(self._previous)  # used as a decorator: the mode applies only inside calls
+        mode = self.mode
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with set_grad_enabled(mode):
+                return function(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]

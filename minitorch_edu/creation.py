@@ -1,0 +1,125 @@
+"""Creating tensors: `tensor` and the factories, with torch's names and defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from minitorch_edu.autograd.tensor import Tensor, as_torch
+
+
+def tensor(
+    data: Any,
+    requires_grad: bool = False,
+    dtype: torch.dtype | None = None,
+    device: Any = None,
+) -> Tensor:
+    """A new leaf Tensor holding a copy of `data` (number, list, NumPy array, torch.Tensor).
+
+    Like torch.tensor: Python floats become the default dtype (float32), NumPy arrays keep
+    their dtype.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, torch.Tensor):
+        raw = data.detach().to(device=device, dtype=dtype, copy=True)
+    else:
+        raw = as_torch(data, dtype=dtype, device=device)
+        if raw is data:
+            raw = raw.clone()
+    return Tensor(raw, requires_grad=requires_grad)
+
+
+def _factory(make: Any, size: tuple, requires_grad: bool, **kwargs: Any) -> Tensor:
+    if len(size) == 1 and isinstance(size[0], list | tuple | torch.Size):
+        size = tuple(size[0])
+    return Tensor(make(*size, **kwargs), requires_grad=requires_grad)
+
+
+def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    return _factory(torch.zeros, size, requires_grad, dtype=dtype, device=device)
+
+
+def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    return _factory(torch.ones, size, requires_grad, dtype=dtype, device=device)
+
+
+def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Uniform on [0, 1), from torch's generator (so mt.manual_seed makes it repeatable)."""
+    return _factory(torch.rand, size, requires_grad, dtype=dtype, device=device)
+
+
+def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Standard normal, from torch's generator."""
+    return _factory(torch.randn, size, requires_grad, dtype=dtype, device=device)
+
+
+def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    return _factory(torch.empty, size, requires_grad, dtype=dtype, device=device)
+
+
+def full(
+    size: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
+    raw = torch.full(tuple(size), fill_value, dtype=dtype, device=device)
+    return Tensor(raw, requires_grad=requires_grad)
+
+
+def arange(
+    start: Any,
+    end: Any = None,
+    step: Any = 1,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    if end is None:
+        start, end = 0, start
+    raw = torch.arange(start, end, step, dtype=dtype, device=device)
+    return Tensor(raw, requires_grad=requires_grad)
+
+
+def linspace(
+    start: float, end: float, steps: int, dtype: Any = None, device: Any = None
+) -> Tensor:
+    return Tensor(torch.linspace(start, end, steps, dtype=dtype, device=device))
+
+
+def eye(
+    n: int, m: int | None = None, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
+    raw = torch.eye(n, n if m is None else m, dtype=dtype, device=device)
+    return Tensor(raw, requires_grad=requires_grad)
+
+
+def _like(make: Any, other: Any, dtype: Any, device: Any, requires_grad: bool, *args: Any) -> Tensor:
+    raw = other.data if isinstance(other, Tensor) else as_torch(other)
+    return Tensor(make(raw, *args, dtype=dtype, device=device), requires_grad=requires_grad)
+
+
+def zeros_like(input: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False):
+    return _like(torch.zeros_like, input, dtype, device, requires_grad)
+
+
+def ones_like(input: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False):
+    return _like(torch.ones_like, input, dtype, device, requires_grad)
+
+
+def rand_like(input: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False):
+    return _like(torch.rand_like, input, dtype, device, requires_grad)
+
+
+def randn_like(input: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False):
+    return _like(torch.randn_like, input, dtype, device, requires_grad)
+
+
+def full_like(
+    input: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
+    return _like(torch.full_like, input, dtype, device, requires_grad, fill_value)
+
+
+def manual_seed(seed: int) -> torch.Generator:
+    """Seed the random number generator shared with torch (CPU and every GPU)."""
+    return torch.manual_seed(seed)

@@ -1,0 +1,1 @@
+"""The differentiable ops, one family per file, each op's forward and backward together."""

@@ -1,0 +1,74 @@
+"""Results without a gradient: comparisons, logical ops, sign, argmax/argmin.
+
+Their outputs are piecewise constant (bool or integer), so no gradient flows through
+them; they return plain Tensors with no `grad_fn`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from minitorch_edu.autograd.tensor import Tensor
+
+
+def _raw(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _no_grad(op: Any, *args: Any, **kwargs: Any) -> Tensor:
+    return Tensor._wrap(op(*(_raw(a) for a in args), **kwargs))
+
+
+def eq(a: Any, b: Any) -> Tensor:
+    return _no_grad(torch.eq, a, b)
+
+
+def ne(a: Any, b: Any) -> Tensor:
+    return _no_grad(torch.ne, a, b)
+
+
+def lt(a: Any, b: Any) -> Tensor:
+    return _no_grad(torch.lt, a, b)
+
+
+def le(a: Any, b: Any) -> Tensor:
+    return _no_grad(torch.le, a, b)
+
+
+def gt(a: Any, b: Any) -> Tensor:
+    return _no_grad(torch.gt, a, b)
+
+
+def ge(a: Any, b: Any) -> Tensor:
+    return _no_grad(torch.ge, a, b)
+
+
+def logical_and(a: Any, b: Any) -> Tensor:
+    return _no_grad(torch.logical_and, a, b)
+
+
+def logical_or(a: Any, b: Any) -> Tensor:
+    return _no_grad(torch.logical_or, a, b)
+
+
+def logical_not(a: Any) -> Tensor:
+    return _no_grad(torch.logical_not, a)
+
+
+def sign(a: Any) -> Tensor:
+    """-1, 0 or 1. Its derivative is 0 almost everywhere, so no gradient is recorded."""
+    return _no_grad(torch.sign, a)
+
+
+def isnan(a: Any) -> Tensor:
+    return _no_grad(torch.isnan, a)
+
+
+def argmax(a: Any, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    return _no_grad(torch.argmax, a, dim=dim, keepdim=keepdim)
+
+
+def argmin(a: Any, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    return _no_grad(torch.argmin, a, dim=dim, keepdim=keepdim)

@@ -1,0 +1,164 @@
+"""Indexing: a[...], gather, scatter_add, index_select, index_add (and narrow, select).
+
+Every one of these copies input elements to output positions. The backward sends each
+output's gradient back to the input element it came from, *adding* where one input
+element was copied to several outputs (a repeated index, overlapping windows).
+
+They come in adjoint pairs, each the other's backward:
+
+    gather(dim, index)        <->  scatter_add(dim, index, ...)
+    index_select(dim, index)  <->  index_add(dim, index, ...)
+    a[index]                  <->  scatter-add at `positions`, the flat input position of
+                                   every output element: arange(numel).view(shape)[index]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from minitorch_edu.autograd.function import Function
+from minitorch_edu.autograd.tensor import Tensor, _raw_index
+
+
+def scatter_to_positions(grad: Any, input_shape: torch.Size, positions: torch.Tensor) -> Any:
+    """d(input) for any op whose output element i is input.flatten()[positions[i]].
+
+    Gradients of outputs that share a position add up (index_add).
+    """
+    numel = 1
+    for size in input_shape:
+        numel *= size
+    flat = grad.new_zeros(numel).index_add(0, positions.reshape(-1), grad.reshape(-1))
+    return flat.reshape(input_shape)
+
+
+def flat_positions(shape: torch.Size, device: torch.device) -> torch.Tensor:
+    """arange(numel) in `shape`: element i holds its own flat position."""
+    numel = 1
+    for size in shape:
+        numel *= size
+    return torch.arange(numel, device=device).view(shape)
+
+
+class GetItem(Function):
+    formula = "da = zeros; da[index] += grad  (repeated positions add up)"
+
+    @staticmethod
+    def forward(ctx, a, index=None):
+        ctx.input_shape, ctx.index = a.shape, index
+        return a[index]
+
+    @staticmethod
+    def backward(ctx, grad):
+        positions = flat_positions(ctx.input_shape, grad.device)[ctx.index]
+        return scatter_to_positions(grad, ctx.input_shape, positions)
+
+
+class Gather(Function):
+    formula = "da = zeros.scatter_add(dim, index, grad)"
+
+    @staticmethod
+    def forward(ctx, a, index, dim=0):
+        ctx.input_shape, ctx.dim = a.shape, dim
+        ctx.save_for_backward(index)
+        return a.gather(dim, index)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (index,) = ctx.saved_tensors
+        return grad.new_zeros(ctx.input_shape).scatter_add(ctx.dim, index, grad), None
+
+
+class ScatterAdd(Function):
+    formula = "da = grad;  dsrc = grad.gather(dim, index)"
+
+    @staticmethod
+    def forward(ctx, a, index, src, dim=0):
+        ctx.dim = dim
+        ctx.save_for_backward(index)
+        return a.scatter_add(dim, index, src)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (index,) = ctx.saved_tensors
+        need_a, _, need_src = ctx.needs_input_grad
+        return grad if need_a else None, None, grad.gather(ctx.dim, index) if need_src else None
+
+
+class IndexSelect(Function):
+    formula = "da = zeros.index_add(dim, index, grad)"
+
+    @staticmethod
+    def forward(ctx, a, index, dim=0):
+        ctx.input_shape, ctx.dim = a.shape, dim
+        ctx.save_for_backward(index)
+        return a.index_select(dim, index)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (index,) = ctx.saved_tensors
+        return grad.new_zeros(ctx.input_shape).index_add(ctx.dim, index, grad), None
+
+
+class IndexAdd(Function):
+    formula = "da = grad;  dsource = grad.index_select(dim, index)"
+
+    @staticmethod
+    def forward(ctx, a, index, source, dim=0):
+        ctx.dim = dim
+        ctx.save_for_backward(index)
+        return a.index_add(dim, index, source)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (index,) = ctx.saved_tensors
+        need_a, _, need_source = ctx.needs_input_grad
+        source_grad = grad.index_select(ctx.dim, index) if need_source else None
+        return grad if need_a else None, None, source_grad
+
+
+def getitem(a: Any, index: Any) -> Tensor:
+    """a[index] with ints, slices, None, Ellipsis, integer tensors and boolean masks."""
+    return GetItem.apply(a, index=_raw_index(index))
+
+
+def gather(a: Any, dim: int, index: Any) -> Tensor:
+    """out[i][j] = a[index[i][j]][j] (dim 0) or a[i][index[i][j]] (dim 1), and so on."""
+    return Gather.apply(a, _long_index(index, "gather"), dim=dim)
+
+
+def scatter_add(a: Any, dim: int, index: Any, src: Any) -> Tensor:
+    """A copy of `a` with src added at `index` along `dim` (the adjoint of gather)."""
+    return ScatterAdd.apply(a, _long_index(index, "scatter_add"), src, dim=dim)
+
+
+def index_select(a: Any, dim: int, index: Any) -> Tensor:
+    """The slices of `a` along `dim` at the positions in the 1-D `index`."""
+    return IndexSelect.apply(a, _long_index(index, "index_select"), dim=dim)
+
+
+def index_add(a: Any, dim: int, index: Any, source: Any) -> Tensor:
+    """A copy of `a` with slices of `source` added at `index` along `dim`."""
+    return IndexAdd.apply(a, _long_index(index, "index_add"), source, dim=dim)
+
+
+def narrow(a: Any, dim: int, start: int, length: int) -> Tensor:
+    """`length` elements along `dim` from `start` (a slice)."""
+    dim = dim % a.dim()
+    return getitem(a, (slice(None),) * dim + (slice(start, start + length),))
+
+
+def select(a: Any, dim: int, index: int) -> Tensor:
+    """The slice at `index` along `dim`, with that dim removed."""
+    dim = dim % a.dim()
+    return getitem(a, (slice(None),) * dim + (index,))
+
+
+def _long_index(index: Any, op: str) -> torch.Tensor:
+    raw = index.data if isinstance(index, Tensor) else index
+    if not isinstance(raw, torch.Tensor) or raw.dtype != torch.int64:
+        kind = raw.dtype if isinstance(raw, torch.Tensor) else type(raw).__name__
+        raise RuntimeError(f"{op}(): expected index to be an int64 tensor, got {kind}")
+    return raw

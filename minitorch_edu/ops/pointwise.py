@@ -1,0 +1,190 @@
+"""Pointwise maths on one tensor: exp, log, sqrt, abs, tanh, sigmoid, relu, clamp.
+
+Where the derivative is a function of the result (exp, sqrt, tanh, sigmoid, relu), the
+result is what gets saved: backward then needs no second pass over the input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from minitorch_edu.autograd.function import Function
+from minitorch_edu.autograd.tensor import Tensor
+
+
+class Exp(Function):
+    formula = "da = grad * exp(a)  (= grad * out)"
+
+    @staticmethod
+    def forward(ctx, a):
+        out = a.exp()
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out
+
+
+class Log(Function):
+    formula = "da = grad / a"
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return a.log()
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / a
+
+
+class Sqrt(Function):
+    formula = "da = grad / (2 * sqrt(a))  (= grad / (2 * out))"
+
+    @staticmethod
+    def forward(ctx, a):
+        out = a.sqrt()
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad / (2 * out)
+
+
+class Abs(Function):
+    formula = "da = grad * sign(a)  (0 at a = 0)"
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return a.abs()
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * a.sign()
+
+
+class Tanh(Function):
+    formula = "da = grad * (1 - tanh(a)^2)  (= grad * (1 - out^2))"
+
+    @staticmethod
+    def forward(ctx, a):
+        out = a.tanh()
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * (1 - out * out)
+
+
+class Sigmoid(Function):
+    """sigmoid(a) = 1 / (1 + exp(-a)), computed without overflow.
+
+    exp(-a) overflows for large negative a, so with z = exp(-|a|) (always in (0, 1]):
+        a >= 0:  1 / (1 + z)
+        a <  0:  z / (1 + z)      (the same value, multiplied through by exp(a))
+    """
+
+    formula = "da = grad * sigmoid(a) * (1 - sigmoid(a))  (= grad * out * (1 - out))"
+
+    @staticmethod
+    def forward(ctx, a):
+        z = (-a.abs()).exp()
+        out = torch.where(a >= 0, 1.0, z) / (1 + z)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out * (1 - out)
+
+
+class Relu(Function):
+    """relu(a) = max(a, 0). Its derivative at exactly 0 is taken to be 0, as torch does."""
+
+    formula = "da = grad * (a > 0)  (= grad * (out > 0))"
+
+    @staticmethod
+    def forward(ctx, a):
+        out = a.clamp_min(0)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * (out > 0)
+
+
+class Clamp(Function):
+    """out = min(max(a, low), high). The gradient passes where low <= a <= high (ends included)."""
+
+    formula = "da = grad * (low <= a <= high)"
+
+    @staticmethod
+    def forward(ctx, a, low=None, high=None):
+        ctx.save_for_backward(a)
+        ctx.low, ctx.high = low, high
+        return a.clamp(low, high)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        if ctx.low is not None:
+            grad = grad * (a >= ctx.low)
+        if ctx.high is not None:
+            grad = grad * (a <= ctx.high)
+        return grad
+
+
+def exp(a: Any) -> Tensor:
+    """e ** a."""
+    return Exp.apply(a)
+
+
+def log(a: Any) -> Tensor:
+    """Natural logarithm."""
+    return Log.apply(a)
+
+
+def sqrt(a: Any) -> Tensor:
+    """Square root."""
+    return Sqrt.apply(a)
+
+
+def abs(a: Any) -> Tensor:
+    """|a|."""
+    return Abs.apply(a)
+
+
+def tanh(a: Any) -> Tensor:
+    """Hyperbolic tangent."""
+    return Tanh.apply(a)
+
+
+def sigmoid(a: Any) -> Tensor:
+    """1 / (1 + exp(-a)), stable for large |a|."""
+    return Sigmoid.apply(a)
+
+
+def relu(a: Any) -> Tensor:
+    """max(a, 0)."""
+    return Relu.apply(a)
+
+
+def clamp(a: Any, min: float | None = None, max: float | None = None) -> Tensor:
+    """Limit every element to [min, max]; either bound may be None."""
+    if min is None and max is None:
+        raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+    return Clamp.apply(a, low=min, high=max)
