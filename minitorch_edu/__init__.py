@@ -1,11 +1,11 @@
 """minitorch_edu: the machinery under torch.nn and torch.optim, written out to be read.
 
-    import minitorch_edu as mt
+import minitorch_edu as mt
 
-    x = mt.tensor([1.0, 2.0, 3.0], requires_grad=True)
-    y = (x * x).sum()
-    y.backward()
-    x.grad            # tensor([2., 4., 6.])
+x = mt.tensor([1.0, 2.0, 3.0], requires_grad=True)
+y = (x * x).sum()
+y.backward()
+x.grad            # tensor([2., 4., 6.])
 """
 
 import torch as _torch
@@ -70,3 +70,5 @@ bool = _torch.bool
 device = _torch.device
 
 __version__ = "0.1.0"
+
+from minitorch_edu import study  # noqa: E402  (study tools build on everything above)

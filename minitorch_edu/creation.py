@@ -80,9 +80,7 @@ def arange(
     return Tensor(raw, requires_grad=requires_grad)
 
 
-def linspace(
-    start: float, end: float, steps: int, dtype: Any = None, device: Any = None
-) -> Tensor:
+def linspace(start: float, end: float, steps: int, dtype: Any = None, device: Any = None) -> Tensor:
     return Tensor(torch.linspace(start, end, steps, dtype=dtype, device=device))
 
 
@@ -93,7 +91,9 @@ def eye(
     return Tensor(raw, requires_grad=requires_grad)
 
 
-def _like(make: Any, other: Any, dtype: Any, device: Any, requires_grad: bool, *args: Any) -> Tensor:
+def _like(
+    make: Any, other: Any, dtype: Any, device: Any, requires_grad: bool, *args: Any
+) -> Tensor:
     raw = other.data if isinstance(other, Tensor) else as_torch(other)
     return Tensor(make(raw, *args, dtype=dtype, device=device), requires_grad=requires_grad)
 

@@ -123,8 +123,7 @@ class _BackwardPass:
         for index, (output, grad) in enumerate(zip(outputs, grad_outputs)):
             if not output.requires_grad:
                 raise RuntimeError(
-                    f"element {index} of tensors does not require grad and does not have a "
-                    "grad_fn"
+                    f"element {index} of tensors does not require grad and does not have a grad_fn"
                 )
             grad = self._initial_grad(index, output, grad)
             if output.grad_fn is None:

@@ -136,7 +136,7 @@ class Tensor:
         return Tensor._wrap(self.data)
 
     def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
-        """Call `hook(grad)` when this tensor's gradient is computed; a returned Tensor replaces it."""
+        """Call `hook(grad)` when this tensor's gradient is computed; a returned Tensor is used."""
         if not self._requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         if self.grad_fn is None:

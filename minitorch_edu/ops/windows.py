@@ -55,7 +55,9 @@ class Unfold(Function):
         return scatter_to_positions(grad, ctx.input_shape, positions)
 
 
-def as_strided(a: Any, size: Sequence[int], stride: Sequence[int], storage_offset: int = 0) -> Tensor:
+def as_strided(
+    a: Any, size: Sequence[int], stride: Sequence[int], storage_offset: int = 0
+) -> Tensor:
     """A strided view over the elements of `a` in row-major order (bounds checked)."""
     size, stride = tuple(size), tuple(stride)
     if len(size) != len(stride):

@@ -1,0 +1,129 @@
+"""Hold a minitorch_edu computation against its torch counterpart: forward and every gradient.
+
+    from minitorch_edu.testing import assert_matches_torch
+
+    assert_matches_torch(lambda a, b: a * b, torch.mul, torch.randn(3, 1), torch.randn(4))
+
+Both functions get the same inputs (floating inputs become leaves that require grad, on
+each side), the outputs are compared, the same random `grad_output` is sent back through
+both, and the gradients of every input are compared. `double_backward=True` also
+differentiates the gradients once more (create_graph) and compares those.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+import minitorch_edu as mt
+
+
+@dataclass
+class Comparison:
+    """What `assert_matches_torch` compared, for printing or further checks."""
+
+    output: mt.Tensor
+    torch_output: torch.Tensor
+    grads: list[mt.Tensor | None]
+    torch_grads: list[torch.Tensor | None]
+
+
+def assert_close(actual: Any, expected: Any, what: str, rtol: float, atol: float) -> None:
+    """torch.testing.assert_close on raw tensors, with a message naming what differs."""
+    if isinstance(actual, mt.Tensor):
+        actual = actual.data
+    try:
+        torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol, equal_nan=True)
+    except AssertionError as error:
+        raise AssertionError(f"{what} differs from torch:\n{error}") from None
+
+
+def _leaves(inputs: Sequence[Any], requires_grad: Sequence[bool]) -> tuple[list, list]:
+    ours, theirs = [], []
+    for x, wants_grad in zip(inputs, requires_grad):
+        if isinstance(x, torch.Tensor):
+            ours.append(mt.Tensor(x.detach().clone(), requires_grad=wants_grad))
+            theirs.append(x.detach().clone().requires_grad_(wants_grad))
+        else:
+            ours.append(x)
+            theirs.append(x)
+    return ours, theirs
+
+
+def assert_matches_torch(
+    mt_fn: Callable[..., mt.Tensor],
+    torch_fn: Callable[..., torch.Tensor],
+    *inputs: Any,
+    requires_grad: Sequence[bool] | None = None,
+    rtol: float = 1e-7,
+    atol: float = 1e-9,
+    double_backward: bool = False,
+    seed: int = 0,
+) -> Comparison:
+    """Assert that mt_fn and torch_fn agree in value and in every input gradient.
+
+    `requires_grad` says which inputs are leaves to differentiate (default: every
+    floating-point tensor). Integer tensors and numbers are passed through as constants.
+    """
+    if requires_grad is None:
+        requires_grad = [isinstance(x, torch.Tensor) and x.is_floating_point() for x in inputs]
+    ours, theirs = _leaves(inputs, requires_grad)
+    out, torch_out = mt_fn(*ours), torch_fn(*theirs)
+    assert_close(out, torch_out, "forward output", rtol, atol)
+    assert out.shape == torch_out.shape, f"shape {out.shape} != torch's {torch_out.shape}"
+    assert out.dtype == torch_out.dtype, f"dtype {out.dtype} != torch's {torch_out.dtype}"
+
+    grads: list = [None] * len(inputs)
+    torch_grads: list = [None] * len(inputs)
+    differentiable = [i for i, wants in enumerate(requires_grad) if wants]
+    if differentiable and torch_out.requires_grad:
+        generator = torch.Generator().manual_seed(seed)
+        grad_output = torch.randn(torch_out.shape, generator=generator, dtype=torch_out.dtype)
+        grad_output = grad_output.to(torch_out.device)
+        wanted = [ours[i] for i in differentiable]
+        torch_wanted = [theirs[i] for i in differentiable]
+        found = mt.autograd.grad(
+            out, wanted, grad_output, create_graph=double_backward, allow_unused=True
+        )
+        torch_found = torch.autograd.grad(
+            torch_out, torch_wanted, grad_output, create_graph=double_backward, allow_unused=True
+        )
+        for i, grad, torch_grad in zip(differentiable, found, torch_found):
+            grads[i], torch_grads[i] = grad, torch_grad
+            _compare_grads(grad, torch_grad, f"gradient of input {i}", rtol, atol)
+        if double_backward:
+            _compare_second_order(found, torch_found, wanted, torch_wanted, generator, rtol, atol)
+    return Comparison(out, torch_out, grads, torch_grads)
+
+
+def _compare_grads(grad: Any, torch_grad: Any, what: str, rtol: float, atol: float) -> None:
+    """Equal values; None (no gradient) counts as equal to an all-zero gradient."""
+    if torch_grad is None or grad is None:
+        other = grad.data if grad is not None else torch_grad
+        assert other is None or not other.any(), f"{what}: one side has none, the other is nonzero"
+        return
+    assert_close(grad, torch_grad, what, rtol, atol)
+
+
+def _compare_second_order(found, torch_found, wanted, torch_wanted, generator, rtol, atol):
+    """Differentiate sum_i <grad_i, v_i> (random v) again and compare: a Hessian-vector product."""
+    projection, torch_projection = None, None
+    for grad, torch_grad in zip(found, torch_found):
+        if torch_grad is None:
+            continue
+        v = torch.randn(torch_grad.shape, generator=generator, dtype=torch_grad.dtype)
+        v = v.to(torch_grad.device)
+        term, torch_term = (grad * v).sum(), (torch_grad * v).sum()
+        projection = term if projection is None else projection + term
+        torch_projection = torch_term if torch_projection is None else torch_projection + torch_term
+    second = [None] * len(wanted)
+    torch_second = [None] * len(wanted)
+    if projection is not None and projection.requires_grad:
+        second = mt.autograd.grad(projection, wanted, allow_unused=True)
+    if torch_projection is not None and torch_projection.requires_grad:
+        torch_second = torch.autograd.grad(torch_projection, torch_wanted, allow_unused=True)
+    for i, (grad, torch_grad) in enumerate(zip(second, torch_second)):
+        _compare_grads(grad, torch_grad, f"second-order gradient of input {i}", rtol, atol)
