@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from minitorch_edu.autograd import grad_mode
+from minitorch_edu.autograd import function, grad_mode
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor, as_torch
 
@@ -179,6 +179,8 @@ class _BackwardPass:
                     f"{node.name()} returned {len(input_grads)} gradients for "
                     f"{len(node.parents)} inputs"
                 )
+            if function.tracer is not None:
+                function.tracer.on_backward(node, grad, input_grads)
             for parent, input_grad in zip(node.parents, input_grads):
                 if parent is None or input_grad is None:
                     continue

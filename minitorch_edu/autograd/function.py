@@ -41,6 +41,9 @@ from minitorch_edu.autograd.tensor import Tensor
 
 _OUTPUT = object()  # marks "the op's own result" among the saved tensors
 
+# The active study tracer (minitorch_edu.study.trace) or None: one check per op when unused.
+tracer = None
+
 FREED_MESSAGE = (
     "Trying to backward through the graph a second time (or directly access saved tensors "
     "after they have already been freed). Saved intermediate values of the graph are freed "
@@ -102,14 +105,18 @@ class Function:
             raise _explain(cls, raw_inputs, error) from None
 
         if not recording:
-            return Tensor._wrap(out)
-        ctx.parents = tuple(parents)
-        ctx.needs_input_grad = tuple(p is not None for p in parents)
-        ctx.output_shape = out.shape
-        ctx.output_dtype = out.dtype
-        if ctx._to_save:
-            ctx._resolve_saved(inputs, raw_inputs, out)
-        return Tensor._wrap(out, ctx)
+            result = Tensor._wrap(out)
+        else:
+            ctx.parents = tuple(parents)
+            ctx.needs_input_grad = tuple(p is not None for p in parents)
+            ctx.output_shape = out.shape
+            ctx.output_dtype = out.dtype
+            if ctx._to_save:
+                ctx._resolve_saved(inputs, raw_inputs, out)
+            result = Tensor._wrap(out, ctx)
+        if tracer is not None:
+            tracer.on_forward(cls, ctx if recording else None, inputs, options, result)
+        return result
 
     def save_for_backward(self, *tensors: Any) -> None:
         """Keep tensors for backward. Call it in forward with the plain tensors you need."""
