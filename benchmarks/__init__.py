@@ -1,0 +1,1 @@
+"""Side-by-side speed and memory of minitorch_edu and torch (run: `python -m benchmarks`)."""
