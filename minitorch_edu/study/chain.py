@@ -182,7 +182,12 @@ def explain_gradient(
         labels.node(node)
 
     if tape is None:
-        records = _run_backward(output, tensor, gradient)
+        # For a result (not a leaf) the leaves are asked for too: the engine's pruning of
+        # nodes not needed for `inputs` only looks for leaves, so asking for the result
+        # alone would skip the nodes between it and the output.
+        leaves = {id(p): p for n in order for p in n.parents if isinstance(p, Tensor)}
+        wanted = [tensor] if tensor.grad_fn is None else [tensor, *leaves.values()]
+        records = _run_backward(output, wanted, gradient)
     else:
         records = _records_from_tape(tape, root, order)
 
@@ -211,15 +216,15 @@ class _Record:
     device: torch.device
 
 
-def _run_backward(output: Tensor, tensor: Tensor, gradient: Any) -> dict[int, _Record]:
-    """Run backward from `output` to `tensor` alone, recording every node's numbers."""
+def _run_backward(output: Tensor, wanted: list[Tensor], gradient: Any) -> dict[int, _Record]:
+    """Run backward from `output` to the `wanted` tensors, recording every node's numbers."""
     tape = Tape(store_limit=None, max_bytes=None)
     previous = function.tracer
     function.tracer = tape  # not chained to an outer trace: this pass is ours alone
     try:
         engine.grad(
             [output],
-            [tensor],
+            wanted,
             None if gradient is None else [gradient],
             retain_graph=True,
             allow_unused=True,
