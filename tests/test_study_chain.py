@@ -11,7 +11,7 @@ import math
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minitorch_edu as mt
@@ -59,8 +59,8 @@ COMPOSITIONS = {
 
 
 @st.composite
-def problems(draw, name):
-    batch, features, classes = (draw(st.integers(1, 4)) for _ in range(3))
+def problems(draw, name, low=1, high=4):
+    batch, features, classes = (draw(st.integers(low, high)) for _ in range(3))
     x = draw(mts.tensors(shape=(batch, features), min_value=-1, max_value=1))
     W = draw(mts.tensors(shape=(classes, features), min_value=-1, max_value=1))
     b = draw(mts.tensors(shape=(classes,), min_value=-1, max_value=1))
@@ -124,6 +124,40 @@ def test_value_is_torchs_gradient_at_the_element(name, data):
     # Followed up to where backward started, unless no gradient flows at all (dead relus).
     assert check_adds_up(result.element) or expected == 0.0
     assert result.path_count >= 1 and all(p[0] == result.label for p in result.paths)
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "two_paths", "relu_exp_sum"])
+@settings(max_examples=8)
+@given(data=st.data())
+def test_bigger_outputs_lose_no_term(name, data):
+    """Outputs of more than 32 elements are searched by halving for nonzero derivatives;
+    the terms found must still add up to each share the engine computed."""
+    fn = COMPOSITIONS[name]
+    inputs, extra, wrt, index = data.draw(problems(name, low=6, high=9))
+    expected = torch_gradient(fn, inputs, extra, wrt)[index].item()
+    x = mt.tensor(inputs[0])
+    W = mt.tensor(inputs[1], requires_grad=True)
+    b = mt.tensor(inputs[2], requires_grad=True)
+    result = explain_gradient(fn(x, W, b, *extra), W if wrt == "W" else b, index, max_terms=4)
+    assert result.value == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert check_adds_up(result.element) or expected == 0.0
+
+
+def test_local_derivatives_of_a_wide_elementwise_op():
+    values = torch.linspace(-3, 3, 100, dtype=torch.float64).reshape(10, 10)
+    x = mt.tensor(values, requires_grad=True)
+    scale = torch.arange(100, dtype=torch.float64).reshape(10, 10)
+    out = (x.relu() * scale).sum()
+    for index in [(9, 9), (2, 3), (5, 0)]:
+        result = explain_gradient(out, x, index)
+        relu = result.element.uses[0]
+        expected_local = 1.0 if values[index] > 0 else 0.0
+        if expected_local:
+            assert [t.output_index for t in relu.terms] == [index]
+            assert relu.terms[0].local == 1.0
+        else:
+            assert relu.terms == []
+        assert result.value == scale[index].item() * expected_local
 
 
 @given(data=st.data())

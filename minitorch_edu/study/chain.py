@@ -252,12 +252,14 @@ def _records_from_tape(tape: Tape, root: Function, order: list[Function]) -> dic
             "output.backward() inside `with mt.study.trace() as tape:`"
         )
     in_graph = {id(node) for node in order}
-    records: dict[int, _Record] = {}
-    for record in _records(steps[starts[-1] :]):
-        key = id(record.node)
-        if key in in_graph and key not in records:  # the first after the root: the same pass
-            records[key] = record
-    return records
+    chosen, seen = [], set()
+    for step in steps[starts[-1] :]:
+        node = step.get_node()
+        key = id(node)
+        if key in in_graph and key not in seen:  # the first after the root: the same pass
+            seen.add(key)
+            chosen.append(step)
+    return {id(record.node): record for record in _records(chosen)}
 
 
 def _records(steps: list) -> list[_Record]:
@@ -383,25 +385,53 @@ class _Walk:
 def _local_derivatives(
     record: _Record, position: int, shape: Any, index: tuple[int, ...]
 ) -> torch.Tensor:
-    """d out[j] / d input[index] for every output element j, from one-hot backward calls.
+    """d out[j] / d input[index] for every output element j, from backward calls.
 
     backward(node, e_j) is row j of the node's Jacobian (a vector-Jacobian product with a
     one-hot vector); its entry at the input's `index`, after summing a broadcast input's
     gradient back to its shape as the engine does, is the local derivative.
+
+    Most of these are 0 (an elementwise op has one nonzero, a matmul one per row), so for
+    big outputs the nonzero ones are found by halving: backward with random weights on a
+    range of j gives sum_j weight_j * d out[j] / d input[index], which is 0 exactly when
+    every derivative in the range is (with probability 1), and only ranges where it is not
+    are split. Each nonzero derivative is then read from its own one-hot call.
     """
     node = record.node
     count = math.prod(node.output_shape)
     column = torch.zeros(count, dtype=torch.float64)
-    with _quiet():
-        for j in range(count):
-            probe = torch.zeros(count, dtype=node.output_dtype, device=record.device)
-            probe[j] = 1
-            grads = type(node).backward(node, probe.reshape(node.output_shape))
-            grad = (grads if isinstance(grads, tuple) else (grads,))[position]
-            if grad is None:
-                continue
-            grad = as_torch(grad)
-            column[j] = engine.sum_to_shape(grad, torch.Size(shape))[index].item()
+    saved_needs = node.needs_input_grad
+    # Ask the backward for this one input's gradient only (it may skip the others' work).
+    node.needs_input_grad = tuple(i == position for i in range(len(saved_needs)))
+
+    def probe(start: int, stop: int, weights: torch.Tensor | None) -> float:
+        grad = torch.zeros(count, dtype=node.output_dtype, device=record.device)
+        grad[start:stop] = 1 if weights is None else weights[start:stop]
+        grads = type(node).backward(node, grad.reshape(node.output_shape))
+        grad = (grads if isinstance(grads, tuple) else (grads,))[position]
+        if grad is None:
+            return 0.0
+        return engine.sum_to_shape(as_torch(grad), torch.Size(shape))[index].item()
+
+    try:
+        with _quiet():
+            if count <= 32:
+                for j in range(count):
+                    column[j] = probe(j, j + 1, None)
+            else:
+                generator = torch.Generator().manual_seed(0)
+                weights = torch.rand(count, generator=generator, dtype=torch.float64) + 0.5
+                weights = weights.to(dtype=node.output_dtype, device=record.device)
+                ranges = [(0, count)]
+                while ranges:
+                    start, stop = ranges.pop()
+                    if stop - start == 1:
+                        column[start] = probe(start, stop, None)
+                    elif probe(start, stop, weights) != 0:
+                        middle = (start + stop) // 2
+                        ranges.extend([(middle, stop), (start, middle)])
+    finally:
+        node.needs_input_grad = saved_needs
     return column.reshape(node.output_shape)
 
 

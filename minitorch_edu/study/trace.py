@@ -150,6 +150,7 @@ class Tape:
         self._previous: Any = None
         self._recording = False
         self._busy = False  # set while recording, so our own tensor work is never traced
+        self._snapshots: dict[int, tuple] = {}  # id(torch tensor) -> (weak ref, version, Snapshot)
 
     # ------------------------------------------------------------------ context manager
     def __enter__(self) -> Tape:
@@ -294,14 +295,26 @@ class Tape:
 
     def _snapshot(self, x: Any) -> Snapshot:
         raw = x.data if isinstance(x, Tensor) else x
-        numel = raw.numel() if isinstance(raw, torch.Tensor) else np.size(raw)
-        size = numel * (raw.element_size() if isinstance(raw, torch.Tensor) else raw.itemsize)
-        store = (self.store_limit is None or numel <= self.store_limit) and (
+        if isinstance(raw, np.ndarray):
+            raw = torch.as_tensor(raw)
+        # A tensor recorded before (an op's output, now the next op's input) and not changed
+        # in place since then shares its snapshot: kept numbers are never copied twice.
+        cached = self._snapshots.get(id(raw))
+        if cached is not None and cached[0]() is raw and cached[1] == raw._version:
+            return cached[2]
+        size = raw.numel() * raw.element_size()
+        store = (self.store_limit is None or raw.numel() <= self.store_limit) and (
             self.max_bytes is None or self.stored_bytes + size <= self.max_bytes
         )
         if store:
             self.stored_bytes += size
-        return snapshot(raw, store=store)
+        result = snapshot(raw, store=store)
+        self._snapshots[id(raw)] = (
+            weakref.ref(raw, _forget(self._snapshots, id(raw))),
+            raw._version,
+            result,
+        )
+        return result
 
     # ------------------------------------------------------------------ reading the tape
     def __len__(self) -> int:
@@ -311,6 +324,11 @@ class Tape:
         return iter(self.steps)
 
     def __getitem__(self, index: int | slice) -> Any:
+        """`tape[3]` is a Step; `tape[-5:]` a Tape of those steps (printable as a table)."""
+        if isinstance(index, slice):
+            view = self._view()
+            view.steps = self.steps[index]
+            return view
         return self.steps[index]
 
     @property
@@ -324,6 +342,7 @@ class Tape:
     def clear(self) -> None:
         """Forget every recorded step (settings and labels stay)."""
         self.steps.clear()
+        self._snapshots.clear()
         self.dropped_steps = 0
         self.stored_bytes = 0
 
@@ -374,7 +393,7 @@ class Tape:
         index_width = len(str(self.steps[-1].index))
         lines.append(
             f"{'#':>{index_width}}  {'pass':<8}  {'op':<{op_width}}  "
-            f"{'inputs -> outputs':<{signature_width}}  formula"
+            f"{'inputs -> outputs':<{signature_width}}  backward formula"
         )
         for step, signature in zip(self.steps, signatures):
             lines.append(
@@ -454,6 +473,17 @@ def trace(
 # ---------------------------------------------------------------------- helpers
 def _weak(node: Function | None) -> Any:
     return None if node is None else weakref.ref(node)
+
+
+def _forget(cache: dict, key: int) -> Any:
+    """A weak-reference callback that drops a dead tensor's entry from `cache`."""
+
+    def callback(ref: Any) -> None:
+        entry = cache.get(key)
+        if entry is not None and entry[0] is ref:
+            del cache[key]
+
+    return callback
 
 
 def _short(name: str, value: Value) -> str:
