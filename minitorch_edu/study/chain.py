@@ -147,15 +147,21 @@ def explain_gradient(
     output       what is differentiated (a scalar loss, or pass `gradient` as for backward)
     tensor       a leaf (a parameter, an input) or any tensor in output's graph
     index        the element, e.g. (3, 7)
-    tape         a Tape that recorded `output.backward()`: explain that pass. Without one,
-                 a backward pass is run here (like autograd.grad with retain_graph=True:
-                 no `.grad` is touched and the graph stays usable)
+    gradient     the gradient backward starts from, as in `output.backward(gradient)`
+                 (needed for a non-scalar output; not used with `tape`)
+    tape         a Tape that recorded `output.backward()`: explain that pass (the last one
+                 through output's graph). Without one, a backward pass is run here, like
+                 autograd.grad with retain_graph=True: no `.grad` is touched and the graph
+                 stays usable
     names        labels: a dict {tensor: "name"} or a Module (named_parameters())
     max_terms    terms listed (and followed) per use: the largest, by |product|
     max_depth    how many uses deep to follow upstream gradients (None: to the output)
     max_expansions  how many element gradients to work out in all
     max_probe_elements  split a share into terms only for nodes with at most this many
-                 output elements (one backward call per element)
+                 output elements (each split costs a few backward calls of that node)
+
+    The value is the sum of the uses' shares as the engine computed them; a hook on the
+    tensor (register_hook) that changes its gradient is not part of it.
     """
     if not isinstance(output, Tensor) or not isinstance(tensor, Tensor):
         raise TypeError(

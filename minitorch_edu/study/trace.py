@@ -70,7 +70,7 @@ class Step:
     # Identity numbers of the tensors involved (for Tape.history) and the node, weakly held.
     input_ids: list[int | None] = field(default_factory=list, repr=False)
     output_ids: list[int | None] = field(default_factory=list, repr=False)
-    node: Any = field(default=None, repr=False, compare=False)
+    node_ref: Any = field(default=None, repr=False, compare=False)
 
     @property
     def input_shapes(self) -> list[tuple[int, ...] | None]:
@@ -82,7 +82,7 @@ class Step:
 
     def get_node(self) -> Function | None:
         """The graph node of this step while it is alive (the tape holds it weakly)."""
-        return self.node() if self.node is not None else None
+        return self.node_ref() if self.node_ref is not None else None
 
     def signature(self) -> str:
         """`x[4, 5], W[3, 5] -> matmul1[4, 3]`."""
@@ -238,7 +238,7 @@ class Tape:
                 recorded=node is not None,
                 input_ids=ids,
                 output_ids=[number],
-                node=_weak(node),
+                node_ref=_weak(node),
             )
         )
 
@@ -289,7 +289,7 @@ class Tape:
                 summed_to=summed_to,
                 input_ids=[number],
                 output_ids=output_ids,
-                node=_weak(node),
+                node_ref=_weak(node),
             )
         )
 
