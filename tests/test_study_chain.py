@@ -109,9 +109,11 @@ def check_adds_up(element: ElementGradient, seen=None) -> bool:
 
 @pytest.mark.parametrize("name", COMPOSITIONS)
 @given(data=st.data())
-def test_value_is_torchs_gradient_at_the_element(name, data):
+def test_value_is_torchs_gradient_at_the_element(name, data, device):
     fn = COMPOSITIONS[name]
     inputs, extra, wrt, index = data.draw(problems(name))
+    inputs = [t.to(device) for t in inputs]
+    extra = [t.to(device) for t in extra]
     expected = torch_gradient(fn, inputs, extra, wrt)[index].item()
 
     x = mt.tensor(inputs[0])
