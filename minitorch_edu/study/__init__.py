@@ -1,5 +1,34 @@
 """Study tools: watch formulas happen (tracing, graph pictures, gradcheck, explanations)."""
 
+from minitorch_edu.study.chain import (
+    ElementGradient,
+    GradientExplanation,
+    Term,
+    Use,
+    explain_gradient,
+)
+from minitorch_edu.study.format import Snapshot, snapshot
 from minitorch_edu.study.gradcheck import GradcheckError, GradcheckResult, gradcheck
+from minitorch_edu.study.graph import GraphPicture, GraphvizNotFoundError, draw, render, to_dot
+from minitorch_edu.study.trace import Step, Tape, trace
 
-__all__ = ["GradcheckError", "GradcheckResult", "gradcheck"]
+__all__ = [
+    "ElementGradient",
+    "GradcheckError",
+    "GradcheckResult",
+    "GradientExplanation",
+    "GraphPicture",
+    "GraphvizNotFoundError",
+    "Snapshot",
+    "Step",
+    "Tape",
+    "Term",
+    "Use",
+    "draw",
+    "explain_gradient",
+    "gradcheck",
+    "render",
+    "snapshot",
+    "to_dot",
+    "trace",
+]

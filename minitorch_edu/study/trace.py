@@ -1,0 +1,527 @@
+"""Step-through tracing: watch every op of a forward and a backward pass, with its numbers.
+
+    with mt.study.trace(names={W: "W", b: "b"}) as tape:
+        loss = (x @ W.T + b).tanh().mean()
+        loss.backward()
+    print(tape)                 # one row per step: op, shapes, formula, numbers
+    tape[3].outputs[0].values   # a copy of what step 3 produced
+    tape.history(W)             # the steps that sent gradient into W
+    tape.save_json("tape.json")
+
+A forward step is one `Function.apply`: the op's inputs and its output. A backward step is
+one node's backward: the gradient of the node's output in, one gradient per input out
+(before the engine sums a broadcast input's gradient back to its shape).
+
+How it works: `Function.apply` and the engine call `function.tracer`, a module global that
+is None unless a trace is active (one `is not None` check per op is all it costs otherwise).
+While a tape records, it is that tracer; a tape started inside another records its steps and
+hands them on to the outer one, so both see everything run inside them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from minitorch_edu.autograd import function
+from minitorch_edu.autograd.function import Function
+from minitorch_edu.autograd.tensor import Tensor
+from minitorch_edu.study.format import Labeller, Snapshot, format_number, format_shape, snapshot
+
+Value = Snapshot | int | float | bool | str | None  # what a step records for one input or output
+
+
+@dataclass
+class Step:
+    """One recorded step.
+
+    direction  "forward" or "backward"
+    op         the op: "MatMul" going forward, "MatMulBackward" going back
+    formula    the op's backward formula, as its Function writes it
+    inputs     forward: the op's inputs; backward: [gradient of the node's output]
+    outputs    forward: [the result]; backward: one gradient per input (None where unneeded)
+    *_names    labels of those values: "W", "matmul1", "dW" (the gradient for W), ...
+    summed_to  backward: the input's shape where its gradient came out broadcast (bigger)
+    options    forward: the op's keyword options (dims, shapes), as text
+    recorded   forward: whether a graph node was kept (some input required grad)
+    """
+
+    index: int
+    direction: str
+    op: str
+    formula: str
+    inputs: list[Value]
+    input_names: list[str]
+    outputs: list[Value]
+    output_names: list[str]
+    options: dict[str, str] = field(default_factory=dict)
+    recorded: bool = True
+    # Backward: the input's own shape where its gradient has another (broadcast) shape; the
+    # engine sums the gradient down to it before passing it on. None elsewhere.
+    summed_to: list[tuple[int, ...] | None] = field(default_factory=list)
+    # Identity numbers of the tensors involved (for Tape.history) and the node, weakly held.
+    input_ids: list[int | None] = field(default_factory=list, repr=False)
+    output_ids: list[int | None] = field(default_factory=list, repr=False)
+    node_ref: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def input_shapes(self) -> list[tuple[int, ...] | None]:
+        return [v.shape if isinstance(v, Snapshot) else None for v in self.inputs]
+
+    @property
+    def output_shapes(self) -> list[tuple[int, ...] | None]:
+        return [v.shape if isinstance(v, Snapshot) else None for v in self.outputs]
+
+    def get_node(self) -> Function | None:
+        """The graph node of this step while it is alive (the tape holds it weakly)."""
+        return self.node_ref() if self.node_ref is not None else None
+
+    def signature(self) -> str:
+        """`x[4, 5], W[3, 5] -> matmul1[4, 3]`."""
+        inputs = ", ".join(_short(n, v) for n, v in zip(self.input_names, self.inputs))
+        outputs = [_short(n, v) for n, v in zip(self.output_names, self.outputs)]
+        for i, shape in enumerate(self.summed_to):
+            if shape is not None:
+                outputs[i] += f"->{format_shape(shape)}"
+        return f"{inputs} -> {', '.join(outputs)}"
+
+    def text(self, print_limit: int = 16, digits: int = 4) -> str:
+        """The step's row and one line per value it recorded."""
+        lines = [f"{self.index}  {self.direction}  {self.op}  {self.signature()}"]
+        lines.append(f"    formula: {self.formula}")
+        lines.extend(_value_lines(self, print_limit, digits, indent="    "))
+        return "\n".join(lines)
+
+    def to_dict(self, values: bool = True) -> dict[str, Any]:
+        """JSON-ready; tensors as shape, dtype, summary and (when kept and `values`) numbers."""
+        return {
+            "index": self.index,
+            "direction": self.direction,
+            "op": self.op,
+            "formula": self.formula,
+            "options": self.options,
+            "recorded": self.recorded,
+            "summed_to": [None if s is None else list(s) for s in self.summed_to],
+            "inputs": [_value_dict(n, v, values) for n, v in zip(self.input_names, self.inputs)],
+            "outputs": [_value_dict(n, v, values) for n, v in zip(self.output_names, self.outputs)],
+        }
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+class Tape:
+    """The steps recorded by `trace()`: a context manager, a list of Steps, a printable table.
+
+    Settings:
+        print_limit  tensors with at most this many elements print whole, others as a summary
+        store_limit  tensors with at most this many elements are copied; bigger ones keep only
+                     their summary (shape, min, max, mean, norm). None copies all; 0 copies none
+        max_bytes    stop copying numbers once this many bytes are held (None: no limit)
+        max_steps    stop recording after this many steps (None: no limit); `dropped_steps`
+                     counts what was left out
+    """
+
+    def __init__(
+        self,
+        names: Any = None,
+        *,
+        print_limit: int = 16,
+        store_limit: int | None = 100_000,
+        max_bytes: int | None = 256 * 2**20,
+        max_steps: int | None = None,
+    ) -> None:
+        self.steps: list[Step] = []
+        self.print_limit = print_limit
+        self.store_limit = store_limit
+        self.max_bytes = max_bytes
+        self.max_steps = max_steps
+        self.dropped_steps = 0
+        self.stored_bytes = 0
+        self.labels = Labeller(names)
+        self._previous: Any = None
+        self._recording = False
+        self._busy = False  # set while recording, so our own tensor work is never traced
+        self._snapshots: dict[int, tuple] = {}  # id(torch tensor) -> (weak ref, version, Snapshot)
+
+    # ------------------------------------------------------------------ context manager
+    def __enter__(self) -> Tape:
+        if self._recording:
+            raise RuntimeError("this tape is already recording; start another with trace()")
+        self._previous = function.tracer
+        function.tracer = self
+        self._recording = True
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if function.tracer is self:
+            function.tracer = self._previous
+        else:  # left out of order: unlink this tape from the chain of active ones
+            outer = function.tracer
+            while outer is not None and getattr(outer, "_previous", None) is not self:
+                outer = getattr(outer, "_previous", None)
+            if outer is not None:
+                outer._previous = self._previous
+        self._previous = None
+        self._recording = False
+
+    @property
+    def recording(self) -> bool:
+        return self._recording
+
+    # ------------------------------------------------------------------ tracer interface
+    def on_forward(
+        self,
+        cls: type[Function],
+        node: Function | None,
+        inputs: tuple,
+        options: dict,
+        result: Tensor,
+    ) -> None:
+        """Called by `Function.apply` after every op."""
+        if not self._busy and self._room():
+            self._busy = True
+            try:
+                self._record_forward(cls, node, inputs, options, result)
+            finally:
+                self._busy = False
+        if self._previous is not None:
+            self._previous.on_forward(cls, node, inputs, options, result)
+
+    def on_backward(self, node: Function, grad: Any, input_grads: tuple) -> None:
+        """Called by the engine after each node's backward."""
+        if not self._busy and self._room():
+            self._busy = True
+            try:
+                self._record_backward(node, grad, input_grads)
+            finally:
+                self._busy = False
+        if self._previous is not None:
+            self._previous.on_backward(node, grad, input_grads)
+
+    def _room(self) -> bool:
+        if self.max_steps is not None and len(self.steps) >= self.max_steps:
+            self.dropped_steps += 1
+            return False
+        return True
+
+    def _record_forward(self, cls, node, inputs, options, result) -> None:
+        values, names, ids = [], [], []
+        for x in inputs:
+            value, name, number = self._describe_input(x)
+            values.append(value)
+            names.append(name)
+            ids.append(number)
+        if node is not None:
+            number, name = self.labels.node(node)
+        else:
+            number, name = self.labels.identify(result, cls.__name__.lower())
+        self.steps.append(
+            Step(
+                index=len(self.steps),
+                direction="forward",
+                op=cls.__name__,
+                formula=cls.formula,
+                inputs=values,
+                input_names=names,
+                outputs=[self._snapshot(result)],
+                output_names=[name],
+                options={key: _option_text(value) for key, value in options.items()},
+                recorded=node is not None,
+                input_ids=ids,
+                output_ids=[number],
+                node_ref=_weak(node),
+            )
+        )
+
+    def _describe_input(self, x: Any) -> tuple[Value, str, int | None]:
+        if isinstance(x, Tensor):
+            number, name = self.labels.tensor(x)
+            return self._snapshot(x), name, number
+        if isinstance(x, torch.Tensor):
+            number, name = self.labels.identify(x, "const")
+            return self._snapshot(x), name, number
+        if isinstance(x, np.ndarray):
+            return self._snapshot(x), "const", None
+        if isinstance(x, int | float | bool) or x is None:
+            return x, repr(x), None
+        return repr(x), type(x).__name__, None
+
+    def _record_backward(self, node: Function, grad: Any, input_grads: tuple) -> None:
+        number, name = self.labels.node(node)
+        outputs, output_names, output_ids, summed_to = [], [], [], []
+        for parent, input_grad in zip(node.parents, input_grads):
+            shape = None
+            if parent is not None and input_grad is not None:
+                own = parent.shape if isinstance(parent, Tensor) else parent.output_shape
+                shape = tuple(own) if tuple(input_grad.shape) != tuple(own) else None
+            summed_to.append(shape)
+            if parent is None:
+                output_ids.append(None)
+                output_names.append("-")
+            else:
+                parent_number, parent_name = (
+                    self.labels.tensor(parent)
+                    if isinstance(parent, Tensor)
+                    else self.labels.node(parent)
+                )
+                output_ids.append(parent_number)
+                output_names.append("d" + parent_name)
+            outputs.append(None if input_grad is None else self._snapshot(input_grad))
+        self.steps.append(
+            Step(
+                index=len(self.steps),
+                direction="backward",
+                op=node.name(),
+                formula=type(node).formula,
+                inputs=[self._snapshot(grad)],
+                input_names=["d" + name],
+                outputs=outputs,
+                output_names=output_names,
+                summed_to=summed_to,
+                input_ids=[number],
+                output_ids=output_ids,
+                node_ref=_weak(node),
+            )
+        )
+
+    def _snapshot(self, x: Any) -> Snapshot:
+        raw = x.data if isinstance(x, Tensor) else x
+        if isinstance(raw, np.ndarray):
+            raw = torch.as_tensor(raw)
+        # A tensor recorded before (an op's output, now the next op's input) and not changed
+        # in place since then shares its snapshot: kept numbers are never copied twice.
+        cached = self._snapshots.get(id(raw))
+        if cached is not None and cached[0]() is raw and cached[1] == raw._version:
+            return cached[2]
+        size = raw.numel() * raw.element_size()
+        store = (self.store_limit is None or raw.numel() <= self.store_limit) and (
+            self.max_bytes is None or self.stored_bytes + size <= self.max_bytes
+        )
+        if store:
+            self.stored_bytes += size
+        result = snapshot(raw, store=store)
+        self._snapshots[id(raw)] = (
+            weakref.ref(raw, _forget(self._snapshots, id(raw))),
+            raw._version,
+            result,
+        )
+        return result
+
+    # ------------------------------------------------------------------ reading the tape
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __iter__(self) -> Iterator[Step]:
+        return iter(self.steps)
+
+    def __getitem__(self, index: int | slice) -> Any:
+        """`tape[3]` is a Step; `tape[-5:]` a Tape of those steps (printable as a table)."""
+        if isinstance(index, slice):
+            view = self._view()
+            view.steps = self.steps[index]
+            return view
+        return self.steps[index]
+
+    @property
+    def forward_steps(self) -> list[Step]:
+        return [s for s in self.steps if s.direction == "forward"]
+
+    @property
+    def backward_steps(self) -> list[Step]:
+        return [s for s in self.steps if s.direction == "backward"]
+
+    def clear(self) -> None:
+        """Forget every recorded step (settings and labels stay)."""
+        self.steps.clear()
+        self._snapshots.clear()
+        self.dropped_steps = 0
+        self.stored_bytes = 0
+
+    def history(self, tensor: Any, ancestors: bool = False) -> Tape:
+        """The steps about one tensor: the forward step that produced it and the backward
+        steps that sent gradient into it. `ancestors=True` adds every forward step that led
+        to it. Returned as a Tape (printable, iterable) holding those same Step objects.
+        """
+        if not isinstance(tensor, Tensor | torch.Tensor):
+            raise TypeError(f"history: expected a Tensor, got {type(tensor).__name__}")
+        node = getattr(tensor, "grad_fn", None)
+        known = self.labels.known(node if node is not None else tensor)
+        chosen: list[Step] = []
+        if known is not None:
+            number = known[0]
+            wanted = {number}
+            for step in reversed(self.steps):  # newest first, so ancestors come after
+                if step.direction == "backward":
+                    if number in step.output_ids:
+                        chosen.append(step)
+                elif wanted.intersection(step.output_ids):
+                    chosen.append(step)
+                    if ancestors:
+                        wanted.update(i for i in step.input_ids if i is not None)
+        view = self._view()
+        view.steps = sorted(chosen, key=lambda s: s.index)
+        return view
+
+    def _view(self) -> Tape:
+        view = Tape(print_limit=self.print_limit, store_limit=self.store_limit)
+        view.labels = self.labels
+        return view
+
+    # ------------------------------------------------------------------ showing it
+    def table(self, values: bool = True, print_limit: int | None = None, digits: int = 4) -> str:
+        """One row per step (index, pass, op, inputs -> outputs with shapes, formula), and
+        under each row, with `values`, the numbers: whole up to `print_limit` elements,
+        summarised (shape, min, max, mean, norm) above it.
+        """
+        limit = self.print_limit if print_limit is None else print_limit
+        forward = sum(s.direction == "forward" for s in self.steps)
+        lines = [self._heading(forward)]
+        if not self.steps:
+            return lines[0]
+        op_width = max(len("op"), *(len(s.op) for s in self.steps))
+        signatures = [s.signature() for s in self.steps]
+        signature_width = min(max(len("inputs -> outputs"), *map(len, signatures)), 60)
+        index_width = len(str(self.steps[-1].index))
+        lines.append(
+            f"{'#':>{index_width}}  {'pass':<8}  {'op':<{op_width}}  "
+            f"{'inputs -> outputs':<{signature_width}}  backward formula"
+        )
+        for step, signature in zip(self.steps, signatures):
+            lines.append(
+                f"{step.index:>{index_width}}  {step.direction:<8}  {step.op:<{op_width}}  "
+                f"{signature:<{signature_width}}  {step.formula}"
+            )
+            if values:
+                indent = " " * (index_width + 2)
+                lines.extend(_value_lines(step, limit, digits, indent))
+        return "\n".join(lines)
+
+    def _heading(self, forward: int) -> str:
+        count = len(self.steps)
+        text = (
+            f"Tape: {count} step{'s' * (count != 1)} ({forward} forward, "
+            f"{count - forward} backward)"
+        )
+        if self.dropped_steps:
+            text += f"; {self.dropped_steps} more not recorded (max_steps={self.max_steps})"
+        return text
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def __repr__(self) -> str:
+        forward = sum(s.direction == "forward" for s in self.steps)
+        return f"<{self._heading(forward)}>"
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self, values: bool = True) -> dict[str, Any]:
+        return {
+            "format": "minitorch_edu.study.tape",
+            "version": 1,
+            "settings": {
+                "print_limit": self.print_limit,
+                "store_limit": self.store_limit,
+                "max_bytes": self.max_bytes,
+                "max_steps": self.max_steps,
+            },
+            "dropped_steps": self.dropped_steps,
+            "steps": [step.to_dict(values) for step in self.steps],
+        }
+
+    def to_json(self, values: bool = True, indent: int | None = None) -> str:
+        """The tape as strict JSON (nan and infinities written as strings)."""
+        return json.dumps(self.to_dict(values), indent=indent, allow_nan=False)
+
+    def save_json(self, path: str | Path, values: bool = True, indent: int | None = 1) -> Path:
+        """Write `to_json()` to `path`; returns the path."""
+        path = Path(path)
+        path.write_text(self.to_json(values, indent))
+        return path
+
+
+def trace(
+    names: Any = None,
+    *,
+    print_limit: int = 16,
+    store_limit: int | None = 100_000,
+    max_bytes: int | None = 256 * 2**20,
+    max_steps: int | None = None,
+) -> Tape:
+    """Record the forward ops and backward steps run inside `with trace() as tape:`.
+
+    `names` labels tensors in the printout: a dict {tensor: "name"} or a Module (anything
+    with `named_parameters()`). See `Tape` for the other settings.
+    """
+    return Tape(
+        names,
+        print_limit=print_limit,
+        store_limit=store_limit,
+        max_bytes=max_bytes,
+        max_steps=max_steps,
+    )
+
+
+# ---------------------------------------------------------------------- helpers
+def _weak(node: Function | None) -> Any:
+    return None if node is None else weakref.ref(node)
+
+
+def _forget(cache: dict, key: int) -> Any:
+    """A weak-reference callback that drops a dead tensor's entry from `cache`."""
+
+    def callback(ref: Any) -> None:
+        entry = cache.get(key)
+        if entry is not None and entry[0] is ref:
+            del cache[key]
+
+    return callback
+
+
+def _short(name: str, value: Value) -> str:
+    if isinstance(value, Snapshot):
+        return f"{name}{format_shape(value.shape)}"
+    return name
+
+
+def _value_lines(step: Step, print_limit: int, digits: int, indent: str) -> list[str]:
+    output_names = list(step.output_names)
+    for i, shape in enumerate(step.summed_to):
+        if shape is not None:
+            output_names[i] += f" (summed to {format_shape(shape)} by the engine)"
+    pairs = list(zip(step.input_names, step.inputs)) + list(zip(output_names, step.outputs))
+    shown = [(n, v) for n, v in pairs if isinstance(v, Snapshot)]
+    width = max((len(n) for n, _ in shown), default=0)
+    lines = []
+    for name, value in shown:
+        text = value.text(print_limit, digits)
+        head = f"{indent}{name:<{width}} = "
+        lines.append(head + text.replace("\n", "\n" + " " * len(head)))
+    if step.options:
+        options = ", ".join(f"{k}={v}" for k, v in step.options.items())
+        lines.append(f"{indent}options: {options}")
+    return lines
+
+
+def _value_dict(name: str, value: Value, values: bool) -> dict[str, Any] | None:
+    if isinstance(value, Snapshot):
+        return {"name": name, **value.to_dict(values)}
+    if isinstance(value, float) and not math.isfinite(value):
+        value = str(value)
+    return {"name": name, "value": value}
+
+
+def _option_text(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"tensor{format_shape(value.shape)}"
+    if isinstance(value, float):
+        return format_number(value, 6)
+    return repr(value)
