@@ -18,7 +18,7 @@ from a checkpoint sees the same batches as one that never stopped.
 from __future__ import annotations
 
 import collections.abc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,7 +32,7 @@ from minitorch_edu.data.dataset import TensorDataset
 _TENSOR_DATASET_GETITEMS = (TensorDataset.__getitem__, torch.utils.data.TensorDataset.__getitem__)
 
 
-def default_collate(samples: list) -> Any:
+def default_collate(samples: Sequence[Any]) -> Any:
     """Stack a list of samples into one batch, following torch's `default_collate`.
 
     tensors, NumPy arrays   ->  stacked along a new first dim, as an mt.Tensor
@@ -59,11 +59,11 @@ def default_collate(samples: list) -> Any:
     if isinstance(first, collections.abc.Mapping):
         return {key: default_collate([sample[key] for sample in samples]) for key in first}
     if isinstance(first, tuple) and hasattr(first, "_fields"):  # namedtuple keeps its type
-        return type(first)(*(default_collate(list(column)) for column in zip(*samples)))
+        return type(first)(*(default_collate(column) for column in zip(*samples)))
     if isinstance(first, collections.abc.Sequence):
         if any(len(sample) != len(first) for sample in samples):
             raise RuntimeError("each element in list of batch should be of equal size")
-        return [default_collate(list(column)) for column in zip(*samples)]
+        return [default_collate(column) for column in zip(*samples)]
     raise TypeError(
         "default_collate: batch must contain tensors, NumPy arrays, numbers, dicts or lists; "
         f"found {type(first).__name__}"
