@@ -23,7 +23,7 @@ A file holds
     }
 
 and the payload is nested dicts (str or int keys), lists and tuples of None, bool, int,
-float, str, bytes, torch.dtype, torch.device and torch.Tensor. A training run saves:
+float, str, torch.dtype, torch.device and torch.Tensor. A training run saves:
 
     {
         "model": model.state_dict(),          {parameter name: torch.Tensor}
@@ -157,8 +157,6 @@ def _digest_into(digest: Any, value: Any, where: str) -> None:
         digest.update(flat.view(torch.uint8).numpy().tobytes())
     elif kind is float:
         add("float", value.hex())
-    elif kind is bytes:
-        add("bytes", value.hex())
     elif kind in _PLAIN_TYPES:
         add(kind.__name__, str(value))
     elif kind in (dict, OrderedDict):
@@ -183,7 +181,7 @@ def _digest_into(digest: Any, value: Any, where: str) -> None:
             hint = " (convert with torch.from_numpy(array) or .item())"
         raise TypeError(
             f"checkpoint {where} is a {kind.__module__}.{kind.__qualname__}; a checkpoint holds "
-            "only dicts, lists, tuples, None, bool, int, float, str, bytes, torch.dtype, "
+            "only dicts, lists, tuples, None, bool, int, float, str, torch.dtype, "
             f"torch.device and torch.Tensor{hint}"
         )
 
@@ -254,7 +252,7 @@ def _first_line(error: BaseException) -> str:
     """The informative line of a torch error (for weights_only refusals, what it refused)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     for line in lines:
-        if line.startswith("WeightsUnpickler error:"):
+        if "GLOBAL" in line:  # what a weights_only load refused to import
             return line.removeprefix("WeightsUnpickler error:").strip().split(". ")[0][:300]
     return (lines[0].split(". ")[0] if lines else type(error).__name__)[:300]
 
