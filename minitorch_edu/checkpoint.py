@@ -154,7 +154,7 @@ def _digest_into(digest: Any, value: Any, where: str) -> None:
             )
         add("tensor", f"{value.dtype}{tuple(value.shape)}")
         flat = value.detach().reshape(-1).contiguous().cpu()
-        digest.update(flat.view(torch.uint8).numpy().tobytes())
+        digest.update(flat.view(torch.uint8).numpy())  # hashed in place, not copied
     elif kind is float:
         add("float", value.hex())
     elif kind in _PLAIN_TYPES:

@@ -74,6 +74,13 @@ def training_payload(scale=1.0):
             ],
         },
         "scheduler": None,
+        "odd_tensors": [
+            torch.randn(3, 4).t(),  # not contiguous
+            torch.randn(5).to(torch.bfloat16),
+            torch.tensor(2.5, dtype=torch.float64),  # 0-dim
+            torch.zeros(0, 3),
+            torch.tensor([True, False]),
+        ],
         "epoch": 2,
         "step": 46,
         "rng": capture_rng_state(),

@@ -93,6 +93,7 @@ class DataLoader:
         dataset: Any,
         batch_size: int = 1,
         shuffle: bool = False,
+        *,  # torch's next positional parameters are others (sampler, ...): name these
         drop_last: bool = False,
         generator: torch.Generator | None = None,
         collate_fn: Callable[[list], Any] | None = None,
@@ -212,7 +213,11 @@ class DataLoader:
         return {
             "generator_state": None if self.generator is None else self.generator.get_state(),
             "in_progress": self._in_progress,
-            "epoch_order": self._epoch_order if self._in_progress else None,
+            "epoch_order": (
+                self._epoch_order.clone()
+                if self._in_progress and self._epoch_order is not None
+                else None
+            ),
             "batches_yielded": self._batches_yielded if self._in_progress else 0,
         }
 
