@@ -195,7 +195,8 @@ class DataLoader:
 
     def _fetch(self, indices: torch.Tensor) -> Any:
         dataset = self.dataset
-        if self.collate_fn is None and type(dataset).__getitem__ in _TENSOR_DATASET_GETITEMS:
+        getitem = getattr(type(dataset), "__getitem__", None)
+        if self.collate_fn is None and getitem in _TENSOR_DATASET_GETITEMS:
             return [Tensor(column[indices.to(column.device)]) for column in dataset.tensors]
         samples = [dataset[index] for index in indices.tolist()]
         return (self.collate_fn or default_collate)(samples)
@@ -209,6 +210,9 @@ class DataLoader:
         in_progress       whether an epoch was started and has not run out
         epoch_order       that epoch's sample order (None when not shuffling)
         batches_yielded   how many of its batches were handed out
+
+        An epoch is in progress from its first batch until its iterator runs out; the state
+        follows the most recently started epoch.
         """
         return {
             "generator_state": None if self.generator is None else self.generator.get_state(),
