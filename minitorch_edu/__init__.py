@@ -71,4 +71,5 @@ device = _torch.device
 
 __version__ = "0.1.0"
 
+from minitorch_edu import optim  # noqa: E402
 from minitorch_edu import study  # noqa: E402  (study tools build on everything above)
