@@ -30,7 +30,8 @@ class Adagrad(Optimizer):
             θ_t ← θ_{t-1} - γ̃ g_t / (√s_t + ε)
 
     In the code: θ is `param`, g `grad`, s `state_sum` (state key "sum"), t `step`,
-    γ̃ `clr` (the decayed learning rate), √s + ε `std`.
+    γ̃ `clr` (the decayed learning rate), √s + ε `std`. Each line of the update is commented
+    with the step above that it computes.
 
     The accumulator starts at the group's `initial_accumulator_value`. (PyTorch starts every
     group at the constructor's value, even a group that sets its own.)

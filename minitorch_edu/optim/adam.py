@@ -40,7 +40,8 @@ class Adam(Optimizer):
 
     In the code: θ is `param`, g `grad`, m `exp_avg`, v `exp_avg_sq`, v_max
     `max_exp_avg_sq`, c1 and c2 `bias_correction1` and `bias_correction2`, γ / c1
-    `step_size`, d `denom`.
+    `step_size`, d `denom`. Each line of the update is commented with the step above that it
+    computes.
 
     This is m̂_t / (√v̂_t + ε) with m̂ = m / c1 and v̂ = v / c2, the paper's form, with the
     divisions arranged as PyTorch arranges them so that the numbers agree to the last bit.

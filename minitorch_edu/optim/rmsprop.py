@@ -39,7 +39,8 @@ class RMSprop(Optimizer):
                 θ_t ← θ_{t-1} - γ g_t / d_t
 
     In the code: θ is `param`, g `grad`, v `square_avg`, ḡ `grad_avg`, b `momentum_buffer`,
-    d `avg` (the denominator).
+    d `avg` (the denominator). Each line of the update is commented with the step above that
+    it computes.
     """
 
     def __init__(

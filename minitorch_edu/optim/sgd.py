@@ -28,9 +28,9 @@ class SGD(Optimizer):
             θ_t ← θ_{t-1} - γ g_t
 
     In the code: θ is `param`, g `grad`, b `momentum_buffer`; the hyperparameters keep their
-    argument names. Each line of the update carries the line above that it computes.
+    argument names. Each line of the update is commented with the step above that it computes.
 
-    Momentum here is PyTorch's form, b ← μ b + g and θ ← θ - γ b, which differs from
+    Momentum here is PyTorch's form, b ← μ b + (1 - τ) g and θ ← θ - γ b, which differs from
     Sutskever et al.'s (v ← μ v + γ g, θ ← θ - v) once γ changes during training.
     """
 
