@@ -69,8 +69,7 @@ int64 = long = _torch.int64
 bool = _torch.bool
 device = _torch.device
 
-from minitorch_edu import data  # noqa: E402  (datasets and loaders hand out Tensors)
-
 __version__ = "0.1.0"
 
-from minitorch_edu import study  # noqa: E402  (study tools build on everything above)
+# Subpackages, built on the core above.
+from minitorch_edu import data, optim, study  # noqa: E402
