@@ -174,10 +174,14 @@ def test_non_leaf_tensors_are_refused():
         mt.optim.SGD([leaf * 2])
 
 
-def test_tensors_that_do_not_require_grad_are_refused():
-    frozen = mt.tensor([1.0, 2.0])
-    with pytest.raises(ValueError, match=r"parameter 1 \(shape \(2,\)\) does not require grad"):
-        mt.optim.Adam([parameter(), frozen])
+def test_frozen_parameters_are_accepted_and_left_alone_like_torch():
+    trained, frozen = parameter(), mt.tensor([1.0, 2.0], dtype=torch.float64)
+    optimizer = mt.optim.Adam([trained, frozen], lr=0.1)
+    frozen_before, trained_before = frozen.data.clone(), trained.data.clone()
+    trained.grad = mt.ones_like(trained)
+    optimizer.step()
+    assert torch.equal(frozen.data, frozen_before) and optimizer.state.get(frozen) is None
+    assert not torch.equal(trained.data, trained_before)
 
 
 def test_a_set_of_parameters_is_refused_like_torch():

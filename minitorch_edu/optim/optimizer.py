@@ -105,7 +105,8 @@ class Optimizer:
         """Add a group of parameters, with hyperparameters that override `defaults`.
 
         Errors like PyTorch's: a parameter that is in another group already, a parameter that
-        is not a leaf Tensor; and here also a parameter that does not require grad.
+        is not a leaf Tensor. A frozen parameter (requires_grad=False) is accepted, as in
+        torch: it never receives a gradient, so every step skips it.
         """
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, but got {type(param_group)}")
@@ -289,7 +290,7 @@ def _type_name(value: Any) -> str:
 
 
 def _check_parameter(param: Any, index: int) -> None:
-    """A parameter is a leaf minitorch_edu Tensor that requires grad."""
+    """A parameter is a leaf minitorch_edu Tensor (frozen ones are allowed, as in torch)."""
     if not isinstance(param, Tensor):
         hint = ""
         if isinstance(param, torch.Tensor):
@@ -302,12 +303,6 @@ def _check_parameter(param: Any, index: int) -> None:
         raise ValueError(
             f"can't optimize a non-leaf Tensor: parameter {index} (shape {tuple(param.shape)}) "
             f"was computed by {param.grad_fn.name()}; optimize the leaves it was made from"
-        )
-    if not param.requires_grad:
-        raise ValueError(
-            f"parameter {index} (shape {tuple(param.shape)}) does not require grad, so it "
-            "would never receive a gradient; pass only trainable tensors "
-            "(mt.tensor(..., requires_grad=True))"
         )
     if param.data.is_complex():
         raise ValueError(
