@@ -24,6 +24,7 @@ import torch
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.nn.functional.arguments import check_reduction, legacy_reduction, raw
+from minitorch_edu.ops.pointwise import sigmoid
 
 
 def _softplus_of_negative(x: Any) -> Any:
@@ -58,7 +59,7 @@ class BinaryCrossEntropyWithLogits(Function):
         grad_x = grad_y = None
         if need_x:
             positive_factor = 1 if pos_weight is None else (y * (pos_weight - 1) + 1)
-            grad_x = grad * ((1 - y) - (-x).sigmoid() * positive_factor)
+            grad_x = grad * ((1 - y) - sigmoid(-x) * positive_factor)
         if need_y:
             grad_y = -x
             if pos_weight is not None:

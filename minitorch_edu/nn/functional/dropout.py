@@ -28,8 +28,7 @@ class Dropout(Function):
         if p == 1:
             mask = torch.zeros_like(a)
         else:
-            mask = torch.empty_like(a).bernoulli_(1 - p)
-            mask.div_(1 - p)
+            mask = torch.empty_like(a).bernoulli_(1 - p) / (1 - p)
         ctx.save_for_backward(mask)
         return a * mask
 

@@ -3,11 +3,15 @@
     max_pool2d:  out[n, c, y, x] = max over (i, j) of padded[n, c, y*sh + i*dh, x*sw + j*dw]
     avg_pool2d:  out[n, c, y, x] = sum over (i, j) of padded[n, c, y*sh + i, x*sw + j] / divisor
 
-Max pooling pads with -inf (padding never wins) and takes, for each window, the first
-largest element in scan order (row by row), as torch does; the gradient goes to that
-element only (gather's backward), then back through the windows view, where windows that
-picked the same element add up. Average pooling pads with zeros and divides by the number
-of elements counted (see `avg_pool2d`).
+Max pooling pads with -inf (padding never wins) and picks, in each window, the first
+largest element in scan order (row by row), as torch does. Its backward sends each
+window's gradient to the element it picked and nowhere else; where overlapping windows
+picked the same element, their gradients add up:
+
+    dx = zeros;  dx[winner of window w] += grad[w]   for every window w
+
+Average pooling is composed of ops (pad, windows, sum, divide), so its backward is theirs:
+each window's gradient, divided by the divisor, is added to every element of the window.
 
 Output size per dim, for input size n, kernel k, stride s, padding p, dilation d:
 
@@ -25,11 +29,11 @@ from typing import Any
 
 import torch
 
+from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.nn.functional.arguments import as_tuple, raw, shape_text
-from minitorch_edu.nn.functional.windows import row_major_strides, sliding_windows
+from minitorch_edu.nn.functional.windows import sliding_windows, window_view
 from minitorch_edu.ops.join import pad, pad_constant
-from minitorch_edu.ops.reduce import max as max_along
 from minitorch_edu.ops.reduce import sum as sum_over
 from minitorch_edu.ops.shape import reshape
 
@@ -138,6 +142,52 @@ class _PoolPlan:
         return reshape(out, out.shape[1:]) if self.unbatched else out
 
 
+def _winners(input: torch.Tensor, plan: _PoolPlan) -> tuple[torch.Tensor, ...]:
+    """Each window's largest value and the (row, col) in the padded input where it sits.
+
+    torch.max along a dim returns the first largest element, and windows are flattened
+    row by row, so ties go to the first one in scan order, as in torch's kernel.
+    """
+    padded = pad_constant(input, plan.pad_amounts(), -math.inf)
+    windows = window_view(padded, plan.kernel_size, plan.stride, plan.dilation, plan.output_size)
+    values, picked = windows.reshape(*windows.shape[:4], -1).max(dim=-1)
+    (stride_rows, stride_cols), (dilation_rows, dilation_cols) = plan.stride, plan.dilation
+    kernel_cols = plan.kernel_size[1]
+    out_rows, out_cols = plan.output_size
+    rows = torch.arange(out_rows, device=input.device)[:, None] * stride_rows
+    rows = rows + (picked // kernel_cols) * dilation_rows
+    cols = torch.arange(out_cols, device=input.device) * stride_cols
+    cols = cols + (picked % kernel_cols) * dilation_cols
+    return padded, values, rows, cols
+
+
+class MaxPool2d(Function):
+    formula = "dx = zeros;  dx[winner of window w] += grad[w]  (ties: first in scan order)"
+
+    @staticmethod
+    def forward(ctx, input, plan=None):
+        padded, values, rows, cols = _winners(input, plan)
+        batch, channels, height, width = padded.shape
+        planes = torch.arange(batch * channels, device=input.device).view(batch, channels, 1, 1)
+        ctx.save_for_backward((planes * height + rows) * width + cols)  # flat positions
+        ctx.padded_shape = padded.shape
+        top, left = plan.padding
+        ctx.crop = (
+            slice(None),
+            slice(None),
+            slice(top, top + input.shape[2]),
+            slice(left, left + input.shape[3]),
+        )
+        return values
+
+    @staticmethod
+    def backward(ctx, grad):
+        (positions,) = ctx.saved_tensors
+        flat = grad.new_zeros(math.prod(ctx.padded_shape))
+        flat = flat.index_add(0, positions.reshape(-1), grad.reshape(-1))
+        return flat.reshape(ctx.padded_shape)[ctx.crop]
+
+
 def max_pool2d(
     input: Any,
     kernel_size: int | Sequence[int],
@@ -149,32 +199,16 @@ def max_pool2d(
 ) -> Any:
     """Largest value in each window; with return_indices also where it was (h * W + w)."""
     plan = _PoolPlan("max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode)
-    if not raw(input).is_floating_point():
-        raise RuntimeError(f"max_pool2d: expected a floating-point input, got {raw(input).dtype}")
-    windows = plan.windows(input, -math.inf)
-    flat = reshape(windows, (*windows.shape[:4], -1))  # (N, C, OH, OW, kh * kw)
-    values, picked = max_along(flat, dim=-1)
-    out = plan.finish(values)
+    x = raw(input)
+    if not x.is_floating_point():
+        raise RuntimeError(f"max_pool2d: expected a floating-point input, got {x.dtype}")
+    out = plan.finish(MaxPool2d.apply(reshape(input, plan.batch_shape), plan=plan))
     if not return_indices:
         return out
-    return out, plan.finish(Tensor._wrap(_input_positions(plan, raw(input).device, picked.data)))
-
-
-def _input_positions(plan: _PoolPlan, device: torch.device, picked: torch.Tensor) -> torch.Tensor:
-    """For each window's pick, its flat position h * W + w in the unpadded input plane."""
-    height, width = plan.input_size
-    plane = torch.arange(height * width, device=device).view(1, 1, height, width)
-    plane = pad_constant(plane, plan.pad_amounts(), -1)
-    strides = row_major_strides(plane.shape)
-    size = (1, 1, *plan.output_size, *plan.kernel_size)
-    window_strides = (
-        *strides[:2],
-        *(step * s for step, s in zip(strides[2:], plan.stride)),
-        *(step * d for step, d in zip(strides[2:], plan.dilation)),
-    )
-    positions = plane.as_strided(size, window_strides).reshape(*plan.output_size, -1)
-    positions = positions.expand(*picked.shape[:2], *positions.shape)
-    return positions.gather(-1, picked.unsqueeze(-1)).squeeze(-1)
+    _, _, rows, cols = _winners(x.reshape(plan.batch_shape), plan)
+    top, left = plan.padding
+    indices = (rows - top) * plan.input_size[1] + (cols - left)
+    return out, plan.finish(Tensor._wrap(indices))
 
 
 def avg_pool2d(
