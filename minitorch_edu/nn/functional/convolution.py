@@ -37,6 +37,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import torch
+
 from minitorch_edu.autograd import engine
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
@@ -156,13 +158,25 @@ def convolution_by_ops(
 
 
 def _gradients_by_ops(ctx, input, weight, bias, grad) -> tuple:
-    """Gradients that can be differentiated again: those of the composed definition."""
-    stride, padding, dilation, groups = ctx.geometry
-    arguments = (input, weight, bias)
-    wanted = [x for x, need in zip(arguments, ctx.needs_input_grad) if need]
-    out = convolution_by_ops(input, weight, bias, stride, padding, dilation, groups)
-    found = iter(engine.grad(out, wanted, grad, create_graph=True, allow_unused=True))
-    return tuple(next(found) if need else None for need in ctx.needs_input_grad)
+    """Gradients that can be differentiated again, taken through the composed definition.
+
+    The convolution is linear in its input and linear in its weight, so the gradient with
+    respect to one of them does not depend on that one's value: each is taken at a stand-in
+    leaf of zeros, while the other argument and `grad` stay connected to the graph.
+    """
+    need_input, need_weight, need_bias = ctx.needs_input_grad
+    grad_input = grad_weight = grad_bias = None
+    if need_input:
+        stand_in = Tensor(torch.zeros_like(raw(input)), requires_grad=True)
+        out = convolution_by_ops(stand_in, weight, None, *ctx.geometry)
+        (grad_input,) = engine.grad(out, [stand_in], grad, create_graph=True)
+    if need_weight:
+        stand_in = Tensor(torch.zeros_like(raw(weight)), requires_grad=True)
+        out = convolution_by_ops(input, stand_in, None, *ctx.geometry)
+        (grad_weight,) = engine.grad(out, [stand_in], grad, create_graph=True)
+    if need_bias:
+        grad_bias = grad.sum((0, *range(2, grad.dim())))
+    return grad_input, grad_weight, grad_bias
 
 
 def same_padding(kernel_size: Sequence[int], dilation: Sequence[int]) -> list[tuple[int, int]]:

@@ -75,48 +75,46 @@ class NllLoss(Function):
 def check_class_targets(
     input: torch.Tensor, target: Any, ignore_index: int, name: str
 ) -> torch.Tensor:
-    """Class-index targets as an int64 torch.Tensor, after checking dtype, shape and range."""
+    """Class-index targets as an int64 torch.Tensor, after checking shape, dtype and range
+    (in torch's order, so that the same mistakes raise the same types of error)."""
     target = _as_torch_target(target, input.device)
-    if target.dtype not in (torch.int64, torch.uint8):
-        raise RuntimeError(
-            f"{name}: expected target dtype to be Long (int64) or Byte (uint8) class indices, "
-            f"but got {target.dtype}"
-            + (
-                f"; probability targets must have the input's shape {shape_text(input)}, "
-                f"got {shape_text(target)}"
-                if target.is_floating_point() and name == "cross_entropy"
-                else ""
-            )
-        )
-    target = target.long()
-    if input.dim() == 0:
-        raise RuntimeError(f"{name}: input must have a class dim, got a 0-d tensor")
-    if input.dim() == 1:
-        if target.dim() != 0:
-            raise RuntimeError(
-                f"{name}: an unbatched input of shape {shape_text(input)} needs a 0-d (scalar) "
-                f"target, got target of shape {shape_text(target)}"
-            )
-    elif input.dim() == 2 and target.dim() != 1:
-        if target.dim() == 0:
+    if input.dim() >= 2:
+        target_batch = target.shape[0] if target.dim() else 0
+        if input.shape[0] != target_batch:
             raise ValueError(
-                f"Expected input batch_size ({input.shape[0]}) to match target batch_size (0)."
+                f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
+                f"({target_batch})."
             )
+    if input.dim() <= 2 and target.dim() > 1:
         raise RuntimeError(
             f"{name}: 0D or 1D target tensor expected, multi-target not supported "
             f"(input {shape_text(input)}, target {shape_text(target)})"
         )
-    if input.dim() >= 2 and target.dim() >= 1 and input.shape[0] != target.shape[0]:
-        raise ValueError(
-            f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
-            f"({target.shape[0]})."
-        )
-    expected = [input.shape[0], *input.shape[2:]] if input.dim() >= 2 else []
-    if list(target.shape) != expected:
+    if input.dim() == 1 and target.dim() == 1:
+        if target.numel() != 1:
+            raise ValueError(
+                f"{name}: For 1D input, 1D target must have size 1, but got target size: "
+                f"{target.numel()}"
+            )
+        target = target.reshape(())
+    if input.dim() >= 3 and list(target.shape) != [input.shape[0], *input.shape[2:]]:
         raise RuntimeError(
-            f"{name}: Expected target size {expected}, got {shape_text(target)} "
-            f"(input of shape {shape_text(input)}: class dim 1 removed)"
+            f"{name}: Expected target size {[input.shape[0], *input.shape[2:]]}, got "
+            f"{shape_text(target)} (input of shape {shape_text(input)} without its class dim 1)"
         )
+    # torch takes uint8 class indices for (N, C) inputs only, int64 always.
+    if target.dtype != torch.int64 and not (target.dtype == torch.uint8 and input.dim() <= 2):
+        probability_hint = (
+            f"; probability targets must have the input's shape {shape_text(input)}, got "
+            f"{shape_text(target)}"
+            if target.is_floating_point() and name == "cross_entropy"
+            else ""
+        )
+        raise RuntimeError(
+            f"{name}: expected target dtype to be Long (int64) or Byte (uint8) class indices, "
+            f"but got {target.dtype}{probability_hint}"
+        )
+    target = target.long()
     classes = input.shape[0 if input.dim() == 1 else 1]
     bad = (target != ignore_index) & ((target < 0) | (target >= classes))
     if bad.any():

@@ -67,8 +67,8 @@ def pad(
             raise NotImplementedError(
                 f"pad: negative amounts are only supported in constant mode, got {tuple(pad)}"
             )
-        limit = size - 1 if mode == "reflect" else size
-        if max(before, after) > limit:
+        limit = {"reflect": size - 1, "circular": size}.get(mode)  # replicate: any amount
+        if limit is not None and max(before, after) > limit:
             raise RuntimeError(
                 f"pad: with mode {mode!r} the padding ({before}, {after}) of dim {dim} must be at "
                 f"most {limit} for its size {size} (input of size {shape_text(x)})"
