@@ -215,3 +215,13 @@ def test_activation_reprs_match_torch():
     ]
     for ours, theirs in pairs:
         assert repr(ours) == repr(theirs)
+
+
+def test_softmax_dtype_argument_casts_first():
+    x = torch.randn(3, 4)
+    ours = mt.tensor(x, requires_grad=True)
+    out = F.log_softmax(ours, 1, dtype=torch.float64)
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out.data, torch.log_softmax(x, 1, dtype=torch.float64))
+    out.sum().backward()
+    assert ours.grad.dtype == torch.float32

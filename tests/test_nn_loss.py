@@ -273,3 +273,39 @@ def test_loss_reprs_and_state_dicts_match_torch():
         assert repr(ours) == repr(theirs)
         assert list(ours.state_dict()) == list(theirs.state_dict())
         assert ours.reduction == theirs.reduction
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_weighted_mse_and_legacy_reduction_flags_match_torch(reduction):
+    generator = torch.Generator().manual_seed(0)
+    x, y, w = (torch.rand(3, 4, generator=generator, dtype=torch.float64) for _ in range(3))
+    ours = F.mse_loss(mt.tensor(x), y, reduction=reduction, weight=w)
+    torch.testing.assert_close(
+        ours.data, torch.nn.functional.mse_loss(x, y, reduction=reduction, weight=w)
+    )
+    target = torch.tensor([0, 3, 1])
+    for size_average, reduce in [(False, None), (None, False), (True, True)]:
+        with pytest.warns(UserWarning, match="size_average and reduce args will be deprecated"):
+            loss = mt.nn.CrossEntropyLoss(size_average=size_average, reduce=reduce)
+        with pytest.warns(UserWarning):
+            torch_loss = torch.nn.CrossEntropyLoss(size_average=size_average, reduce=reduce)
+        assert loss.reduction == torch_loss.reduction
+        torch.testing.assert_close(loss(mt.tensor(x), target).data, torch_loss(x, target))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_bce_with_logits_of_huge_logits_is_finite_and_correct(dtype):
+    x = torch.tensor([1e4, -1e4, 1e4, -1e4, 0.0], dtype=dtype)
+    y = torch.tensor([0.0, 1.0, 1.0, 0.0, 0.5], dtype=dtype)
+    pos_weight = torch.tensor(2.0, dtype=dtype)
+    ours = mt.tensor(x, requires_grad=True)
+    loss = F.binary_cross_entropy_with_logits(ours, y, pos_weight=pos_weight, reduction="sum")
+    theirs = x.clone().requires_grad_()
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(
+        theirs, y, pos_weight=pos_weight, reduction="sum"
+    )
+    torch.testing.assert_close(loss.data, expected.detach())
+    loss.backward()
+    expected.backward()
+    assert torch.isfinite(ours.grad.data).all()
+    torch.testing.assert_close(ours.grad.data, theirs.grad)

@@ -90,13 +90,6 @@ def check_class_targets(
             f"{name}: 0D or 1D target tensor expected, multi-target not supported "
             f"(input {shape_text(input)}, target {shape_text(target)})"
         )
-    if input.dim() == 1 and target.dim() == 1:
-        if target.numel() != 1:
-            raise ValueError(
-                f"{name}: For 1D input, 1D target must have size 1, but got target size: "
-                f"{target.numel()}"
-            )
-        target = target.reshape(())
     if input.dim() >= 3 and list(target.shape) != [input.shape[0], *input.shape[2:]]:
         raise RuntimeError(
             f"{name}: Expected target size {[input.shape[0], *input.shape[2:]]}, got "
@@ -115,6 +108,13 @@ def check_class_targets(
             f"but got {target.dtype}{probability_hint}"
         )
     target = target.long()
+    if input.dim() == 1 and target.dim() == 1:
+        if target.numel() != 1:
+            raise ValueError(
+                f"{name}: For 1D input, 1D target must have size 1, but got target size: "
+                f"{target.numel()}"
+            )
+        target = target.reshape(())
     classes = input.shape[0 if input.dim() == 1 else 1]
     bad = (target != ignore_index) & ((target < 0) | (target >= classes))
     if bad.any():
