@@ -1,0 +1,79 @@
+"""pad: constant padding (mt.pad), and reflect / replicate / circular padding by indexing.
+
+`pad` lists (before, after) amounts from the last dim backwards, as torch's F.pad does.
+The non-constant modes pick, for every padded position j (from -before to size + after),
+which input element it copies, then gather those slices with index_select:
+
+    replicate:  clamp(j, 0, n - 1)                 a a a | a b c d | d d d
+    reflect:    (n - 1) - |(n - 1) - |j||          d c b | a b c d | c b a
+    circular:   j mod n                            b c d | a b c d | a b c
+
+index_select's backward adds every copy's gradient back to its source element.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from minitorch_edu.autograd.tensor import Tensor
+from minitorch_edu.nn.functional.arguments import raw, shape_text
+from minitorch_edu.ops.indexing import index_select
+from minitorch_edu.ops.join import pad as pad_constant_op
+
+MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def source_positions(size: int, before: int, after: int, mode: str, device: Any) -> torch.Tensor:
+    """For each position of the padded dim, the input position it copies."""
+    j = torch.arange(-before, size + after, device=device)
+    if mode == "replicate":
+        return j.clamp(0, size - 1)
+    if mode == "reflect":
+        return (size - 1) - ((size - 1) - j.abs()).abs()
+    return j.remainder(size)  # circular
+
+
+def pad(
+    input: Any, pad: Sequence[int], mode: str = "constant", value: float | None = None
+) -> Tensor:
+    """Pad the last len(pad) // 2 dims: (left, right) of the last, then of the one before, ..."""
+    if mode not in MODES:
+        raise NotImplementedError(f"Unrecognised padding mode {mode}; expected one of {MODES}")
+    if mode == "constant":
+        return pad_constant_op(input, pad, value=value)
+    if value is not None and value != 0:
+        raise ValueError(f'Padding mode "{mode}" doesn\'t take in value argument')
+    x = raw(input)
+    padded_dims = len(pad) // 2
+    if (
+        len(pad) % 2
+        or padded_dims not in (1, 2, 3)
+        or x.dim() not in (padded_dims + 1, padded_dims + 2)
+    ):
+        raise NotImplementedError(
+            f"pad: mode {mode!r} pads the last 1, 2 or 3 dims of a batched or unbatched input "
+            f"(e.g. pad of length 4 for a 3-D or 4-D input); got pad {tuple(pad)} for input of "
+            f"size {shape_text(x)}"
+        )
+    out = input
+    for i in range(padded_dims):
+        dim = x.dim() - 1 - i
+        before, after = pad[2 * i], pad[2 * i + 1]
+        size = x.shape[dim]
+        if before < 0 or after < 0:
+            raise NotImplementedError(
+                f"pad: negative amounts are only supported in constant mode, got {tuple(pad)}"
+            )
+        limit = {"reflect": size - 1, "circular": size}.get(mode)  # replicate: any amount
+        if limit is not None and max(before, after) > limit:
+            raise RuntimeError(
+                f"pad: with mode {mode!r} the padding ({before}, {after}) of dim {dim} must be at "
+                f"most {limit} for its size {size} (input of size {shape_text(x)})"
+            )
+        if before == 0 and after == 0:
+            continue
+        out = index_select(out, dim, source_positions(size, before, after, mode, x.device))
+    return out if isinstance(out, Tensor) else Tensor(out)
