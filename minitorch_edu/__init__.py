@@ -69,9 +69,7 @@ int64 = long = _torch.int64
 bool = _torch.bool
 device = _torch.device
 
-from minitorch_edu import nn  # noqa: E402  (layers build on the ops above)
-
 __version__ = "0.1.0"
 
 # Subpackages, built on the core above.
-from minitorch_edu import data, optim, study  # noqa: E402
+from minitorch_edu import data, nn, optim, study  # noqa: E402
