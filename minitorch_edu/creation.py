@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from minitorch_edu.autograd.tensor import Tensor, as_torch
@@ -24,10 +25,10 @@ def tensor(
         data = data.data
     if isinstance(data, torch.Tensor):
         raw = data.detach().to(device=device, dtype=dtype, copy=True)
+    elif isinstance(data, np.ndarray):
+        raw = torch.tensor(data, dtype=dtype, device=device)  # a copy, never shared memory
     else:
         raw = as_torch(data, dtype=dtype, device=device)
-        if raw is data:
-            raw = raw.clone()
     return Tensor(raw, requires_grad=requires_grad)
 
 

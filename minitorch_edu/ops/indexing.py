@@ -145,15 +145,42 @@ def index_add(a: Any, dim: int, index: Any, source: Any) -> Tensor:
 
 
 def narrow(a: Any, dim: int, start: int, length: int) -> Tensor:
-    """`length` elements along `dim` from `start` (a slice)."""
-    dim = dim % a.dim()
+    """`length` elements along `dim` from `start` (a negative start counts from the end)."""
+    dim = _dim(dim, a.dim(), "narrow")
+    size = a.shape[dim]
+    if not -size <= start <= size:
+        raise IndexError(
+            f"narrow(): start {start} is out of range for dim {dim} of size {size} "
+            f"(shape {tuple(a.shape)})"
+        )
+    start = start % size if start < 0 else start
+    if length < 0 or start + length > size:
+        raise RuntimeError(
+            f"narrow(): start ({start}) + length ({length}) exceeds dimension size ({size}) "
+            f"of dim {dim} (shape {tuple(a.shape)})"
+        )
     return getitem(a, (slice(None),) * dim + (slice(start, start + length),))
 
 
 def select(a: Any, dim: int, index: int) -> Tensor:
     """The slice at `index` along `dim`, with that dim removed."""
-    dim = dim % a.dim()
+    dim = _dim(dim, a.dim(), "select")
+    size = a.shape[dim]
+    if not -size <= index < size:
+        raise IndexError(
+            f"select(): index {index} out of range for dim {dim} of size {size} "
+            f"(shape {tuple(a.shape)})"
+        )
     return getitem(a, (slice(None),) * dim + (index,))
+
+
+def _dim(dim: int, ndim: int, op: str) -> int:
+    if not -ndim <= dim < ndim:
+        raise IndexError(
+            f"{op}(): Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], "
+            f"but got {dim})"
+        )
+    return dim % ndim
 
 
 def _long_index(index: Any, op: str) -> torch.Tensor:
