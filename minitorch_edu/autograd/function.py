@@ -133,7 +133,7 @@ class Function:
                 continue
             for x, raw in zip(inputs, raw_inputs):
                 if value is raw:
-                    saved.append(x)
+                    saved.append(x if isinstance(x, Tensor) else raw)  # raw: NumPy made torch
                     break
             else:
                 saved.append(value)
