@@ -20,6 +20,7 @@ import torch
 
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor, _raw_index
+from minitorch_edu.ops.join import pad
 
 
 def scatter_to_positions(grad: Any, input_shape: torch.Size, positions: torch.Tensor) -> Any:
@@ -72,11 +73,15 @@ class Gather(Function):
 
 
 class ScatterAdd(Function):
-    formula = "da = grad;  dsrc = grad.gather(dim, index)"
+    """Only src's elements at positions inside index's shape are added; the rest of src (it
+    may be larger) is unused, so its gradient there is 0."""
+
+    formula = "da = grad;  dsrc = grad.gather(dim, index)  (0 where src is not indexed)"
 
     @staticmethod
     def forward(ctx, a, index, src, dim=0):
         ctx.dim = dim
+        ctx.src_shape = src.shape
         ctx.save_for_backward(index)
         return a.scatter_add(dim, index, src)
 
@@ -84,7 +89,13 @@ class ScatterAdd(Function):
     def backward(ctx, grad):
         (index,) = ctx.saved_tensors
         need_a, _, need_src = ctx.needs_input_grad
-        return grad if need_a else None, None, grad.gather(ctx.dim, index) if need_src else None
+        grad_src = None
+        if need_src:
+            grad_src = grad.gather(ctx.dim, index)
+            if grad_src.shape != ctx.src_shape:  # pad the unused end of each dim with 0
+                extra = [src - used for src, used in zip(ctx.src_shape, grad_src.shape)]
+                grad_src = pad(grad_src, [p for e in reversed(extra) for p in (0, e)])
+        return grad if need_a else None, None, grad_src
 
 
 class IndexSelect(Function):

@@ -119,7 +119,8 @@ def squeeze(a: Any, dim: Any = None) -> Tensor:
     if dim is None:
         dims = {i for i, size in enumerate(shape) if size == 1}
     else:
-        dims = {_dim(d, len(shape)) for d in ((dim,) if isinstance(dim, int) else dim)}
+        rank = max(len(shape), 1)  # a 0-d tensor accepts dim 0 and -1, as in torch
+        dims = {_dim(d, rank) for d in ((dim,) if isinstance(dim, int) else dim)}
         dims = {d for d in dims if shape and shape[d] == 1}
     return reshape(a, [size for i, size in enumerate(shape) if i not in dims])
 
