@@ -37,6 +37,18 @@ UNARY = {
     "relu": (mt.relu, torch.relu, one(mts.nonzero_tensors)),
     "clamp": (lambda a: a.clamp(-1.0, 0.5), lambda a: a.clamp(-1.0, 0.5), one()),
     "clamp_min": (lambda a: a.clamp(min=0.2), lambda a: a.clamp(min=0.2), one()),
+    "clamp_max": (lambda a: mt.clamp(a, max=0.3), lambda a: a.clamp(max=0.3), one()),
+    "maximum_number": (
+        lambda a: mt.maximum(a, 0.5),
+        lambda a: torch.maximum(a, torch.tensor(0.5, dtype=a.dtype)),
+        one(),
+    ),
+    "where_number": (
+        lambda a: mt.where(a > 0, a, -1.0),
+        lambda a: torch.where(a > 0, a, -1.0),
+        one(),
+    ),
+    "square": (lambda a: a.square(), torch.square, one()),
     "pow_scalar": (lambda a: a**3, lambda a: a**3, one()),
     "pow_fraction": (lambda a: a**1.5, lambda a: a**1.5, one(mts.positive_tensors)),
     "pow_zero": (lambda a: a**0, lambda a: a**0, one()),
@@ -68,7 +80,15 @@ def test_matches_torch(name, data, device):
 
 
 # Points where an op has a kink: finite differences straddling one measure an average slope.
-KINKS = {"abs": (0.0,), "relu": (0.0,), "clamp": (-1.0, 0.5), "clamp_min": (0.2,)}
+KINKS = {
+    "abs": (0.0,),
+    "relu": (0.0,),
+    "clamp": (-1.0, 0.5),
+    "clamp_min": (0.2,),
+    "clamp_max": (0.3,),
+    "maximum_number": (0.5,),
+    "where_number": (0.0,),
+}
 
 
 @pytest.mark.parametrize("name", CATALOGUE)

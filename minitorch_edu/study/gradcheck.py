@@ -95,6 +95,8 @@ def gradcheck(
                 relative = error / max(abs(exact), abs(numeric), 1e-300)
                 worst = (score, i, element, exact, numeric, relative)
 
+    if worst is None:  # every input is empty: nothing to check, nothing wrong
+        return GradcheckResult(True, checked_inputs[0], (), 0.0, 0.0, 0.0, 0)
     score, i, element, exact, numeric, relative = worst
     result = GradcheckResult(score <= 1.0, i, element, exact, numeric, relative, checked)
     if not result.ok and raise_exception:
