@@ -264,11 +264,22 @@ def _match(grad: Any, shape: torch.Size, dtype: torch.dtype) -> Any:
 
 
 def _run_hooks(hooks: list, grad: Any) -> Any:
+    """Call each hook with the gradient (as our Tensor); a returned tensor replaces it."""
     is_tensor = isinstance(grad, Tensor)
     for hook in list(hooks):
         result = hook(grad if is_tensor else Tensor._wrap(grad))
-        if result is not None:
-            grad = result if is_tensor else as_torch(result)
+        if result is None:
+            continue
+        if result.shape != grad.shape:
+            name = getattr(hook, "__name__", type(hook).__name__)
+            raise RuntimeError(
+                f"hook '{name}' has changed the size of value: it returned shape "
+                f"{tuple(result.shape)} for a gradient of shape {tuple(grad.shape)}"
+            )
+        if is_tensor:
+            grad = result if isinstance(result, Tensor) else Tensor._wrap(as_torch(result))
+        else:
+            grad = as_torch(result)
     return grad
 
 
