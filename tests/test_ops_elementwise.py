@@ -133,6 +133,11 @@ def test_ties_share_the_gradient_like_torch():
     assert_matches_torch(lambda t: t.clamp(0.0, 2.0), lambda t: t.clamp(0.0, 2.0), x)
     assert_matches_torch(lambda t: t**0, lambda t: t**0, x)
     assert_matches_torch(lambda t: t**2.0, lambda t: t**2.0, x, double_backward=True)
+    # 0 ** b: flat in b for b > 0, so its gradient is 0 there (not 0 * log 0 = nan)
+    exponent = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
+    assert_matches_torch(lambda b: mt.pow(0.0, b), lambda b: torch.pow(0.0, b), exponent)
+    zeros = torch.zeros(3, dtype=torch.float64)
+    assert_matches_torch(mt.pow, torch.pow, zeros, exponent)
 
 
 def test_sigmoid_has_no_overflow_in_float32():

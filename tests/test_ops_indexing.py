@@ -314,3 +314,8 @@ def test_index_with_numpy_array_and_list():
 def test_iterating_a_tensor_gives_differentiable_rows():
     x = torch.arange(6.0, dtype=torch.float64).reshape(3, 2)
     assert_matches_torch(lambda a: mt.stack(list(a)) * 2, lambda a: torch.stack(list(a)) * 2, x)
+
+
+def test_narrow_from_a_negative_start_up_to_the_end():
+    x = torch.arange(5.0, dtype=torch.float64)
+    assert_matches_torch(lambda a: a.narrow(0, -2, 2), lambda a: a.narrow(0, -2, 2), x)
