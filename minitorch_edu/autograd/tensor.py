@@ -236,6 +236,11 @@ class Tensor:
             )
         return self.data.cpu().numpy() if self.data.is_cuda else self.data.numpy()
 
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """np.asarray(tensor): the numbers as a NumPy array (like .numpy())."""
+        array = self.numpy()
+        return array if dtype is None else array.astype(dtype, copy=False)
+
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """`to(dtype)`, `to(device)`, `to(device, dtype)`, `to(other)`: a differentiable copy."""
         dtype, device = kwargs.pop("dtype", None), kwargs.pop("device", None)
@@ -575,6 +580,11 @@ class Tensor:
         return shape_ops.transpose(self, dim0, dim1)
 
     def t(self) -> Tensor:
+        """The transpose of a matrix; a 0-d or 1-d tensor is returned as it is, as in torch."""
+        if self.data.dim() > 2:
+            raise RuntimeError(
+                f"t() expects a tensor with <= 2 dimensions, but self is {self.dim()}D"
+            )
         return shape_ops.transpose(self, 0, 1) if self.data.dim() == 2 else self
 
     @property
@@ -635,10 +645,14 @@ class Tensor:
         return windows.as_strided(self, size, stride, storage_offset)
 
     # ------------------------------------------------------------------ no gradient
-    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        if other is None:
+            return False  # as torch: `tensor == None` is simply False
         return comparison.eq(self, other)
 
-    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        if other is None:
+            return True
         return comparison.ne(self, other)
 
     def __lt__(self, other: Any) -> Tensor:

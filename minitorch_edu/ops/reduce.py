@@ -333,4 +333,4 @@ def _correction(unbiased: bool | None, correction: float | None, op: str) -> flo
 
 
 def _ndim(a: Any) -> int:
-    return a.dim() if isinstance(a, Tensor | torch.Tensor) else 0
+    return getattr(a, "ndim", 0)  # our Tensor, torch.Tensor and NumPy arrays; 0 for numbers
