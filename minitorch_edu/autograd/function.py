@@ -103,6 +103,13 @@ class Function:
             out = cls.forward(ctx, *raw_inputs, **options)
         except (RuntimeError, IndexError, ValueError, TypeError) as error:
             raise _explain(cls, raw_inputs, error) from None
+        except AttributeError:  # forward called a tensor method on, say, a string
+            if all(isinstance(x, torch.Tensor | int | float | None) for x in raw_inputs):
+                raise  # a bug in forward itself: keep its traceback
+            kinds = ", ".join(type(x).__name__ for x in raw_inputs)
+            raise TypeError(
+                f"{cls.__name__}: expected tensors, NumPy arrays or numbers as inputs, got {kinds}"
+            ) from None
 
         if not recording:
             result = Tensor._wrap(out)
