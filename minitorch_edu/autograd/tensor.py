@@ -273,14 +273,26 @@ class Tensor:
     def clone(self) -> Tensor:
         return convert.clone(self)
 
-    def new_zeros(self, size: Any, dtype: torch.dtype | None = None) -> Tensor:
-        return Tensor._wrap(self.data.new_zeros(size, dtype=dtype))
+    def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None) -> Tensor:
+        """Zeros of `size` (`new_zeros(2, 3)` or `new_zeros((2, 3))`), this tensor's dtype and
+        device unless given; a constant, like every new_* tensor."""
+        size = shape_ops.shape_arg(size)
+        return Tensor._wrap(self.data.new_zeros(size, dtype=dtype, device=device))
 
-    def new_ones(self, size: Any, dtype: torch.dtype | None = None) -> Tensor:
-        return Tensor._wrap(self.data.new_ones(size, dtype=dtype))
+    def new_ones(self, *size: Any, dtype: Any = None, device: Any = None) -> Tensor:
+        size = shape_ops.shape_arg(size)
+        return Tensor._wrap(self.data.new_ones(size, dtype=dtype, device=device))
 
-    def new_full(self, size: Any, fill_value: float, dtype: torch.dtype | None = None) -> Tensor:
-        return Tensor._wrap(self.data.new_full(size, fill_value, dtype=dtype))
+    def new_full(
+        self, size: Any, fill_value: float, dtype: Any = None, device: Any = None
+    ) -> Tensor:
+        return Tensor._wrap(self.data.new_full(size, fill_value, dtype=dtype, device=device))
+
+    def new_tensor(self, data: Any, dtype: Any = None, device: Any = None) -> Tensor:
+        """A copy of `data` with this tensor's dtype and device unless given."""
+        dtype = self.data.dtype if dtype is None else dtype
+        device = self.data.device if device is None else device
+        return Tensor._wrap(as_torch(data, dtype=dtype, device=device).clone())
 
     # ------------------------------------------------------------------ display
     def __repr__(self) -> str:
