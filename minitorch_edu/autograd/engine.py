@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from minitorch_edu.autograd import function, grad_mode
@@ -67,22 +68,27 @@ def sum_to_shape(grad: Any, shape: torch.Size) -> Any:
 
 
 def backward(
-    outputs: Sequence[Tensor],
-    grad_outputs: Sequence[Any],
+    outputs: Any,
+    grad_outputs: Any = None,
     retain_graph: bool | None = None,
     create_graph: bool = False,
     inputs: Any = None,
     allow_unused: bool = True,
     accumulate: bool = True,
 ) -> tuple[Tensor | None, ...] | None:
-    """Run backward from `outputs`.
+    """Run backward from `outputs` (a Tensor or a sequence), as torch.autograd.backward.
 
     accumulate=True (Tensor.backward): add into `.grad` of the leaves (only of `inputs` if given).
     accumulate=False (autograd.grad): touch no `.grad`; return the gradients of `inputs`.
     """
+    if isinstance(outputs, Tensor):
+        outputs = [outputs]
+    grad_outputs = _grad_output_list(grad_outputs, len(outputs))
     if retain_graph is None:
         retain_graph = create_graph
     targets = _as_tensor_list(inputs) if inputs is not None else None
+    if targets is not None and not targets:
+        raise RuntimeError("'inputs' argument to backward() cannot be empty.")
     if targets is not None and not accumulate:
         for index, t in enumerate(targets):
             if not t.requires_grad:
@@ -297,6 +303,22 @@ def _as_tensor_list(values: Any) -> list[Tensor]:
     return values
 
 
+def _grad_output_list(grad_outputs: Any, count: int) -> list:
+    """One gradient (or None) per output; a single tensor stands for a one-element list."""
+    if grad_outputs is None:
+        return [None] * count
+    if isinstance(grad_outputs, Tensor | torch.Tensor | np.ndarray | int | float):
+        grad_outputs = [grad_outputs]
+    else:
+        grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != count:
+        raise RuntimeError(
+            f"grad requires one grad_output per output: got {len(grad_outputs)} grad_outputs "
+            f"for {count} outputs"
+        )
+    return grad_outputs
+
+
 def grad(
     outputs: Any,
     inputs: Any,
@@ -311,17 +333,6 @@ def grad(
     differentiated again (Hessian-vector products, gradient penalties).
     """
     outputs = _as_tensor_list(outputs)
-    if grad_outputs is None:
-        grad_outputs = [None] * len(outputs)
-    elif isinstance(grad_outputs, Tensor | torch.Tensor):
-        grad_outputs = [grad_outputs]
-    else:
-        grad_outputs = list(grad_outputs)
-    if len(grad_outputs) != len(outputs):
-        raise RuntimeError(
-            f"grad requires one grad_output per output: got {len(grad_outputs)} grad_outputs "
-            f"for {len(outputs)} outputs"
-        )
     result = backward(
         outputs,
         grad_outputs,

@@ -414,7 +414,7 @@ class Tensor:
                 "(in-place operations are not recorded); wrap it in `with mt.no_grad():` "
                 "(e.g. for a hand-written update) or use the out-of-place form"
             )
-        args = tuple(a.data if isinstance(a, Tensor) else a for a in args)
+        args = tuple(as_torch(a) if isinstance(a, Tensor | np.ndarray) else a for a in args)
         getattr(self.data, name)(*args, **kwargs)
         return self
 

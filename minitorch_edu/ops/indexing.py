@@ -20,7 +20,7 @@ import torch
 
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor, _raw_index
-from minitorch_edu.ops.join import pad
+from minitorch_edu.ops.join import pad_any
 
 
 def scatter_to_positions(grad: Any, input_shape: torch.Size, positions: torch.Tensor) -> Any:
@@ -94,7 +94,7 @@ class ScatterAdd(Function):
             grad_src = grad.gather(ctx.dim, index)
             if grad_src.shape != ctx.src_shape:  # pad the unused end of each dim with 0
                 extra = [src - used for src, used in zip(ctx.src_shape, grad_src.shape)]
-                grad_src = pad(grad_src, [p for e in reversed(extra) for p in (0, e)])
+                grad_src = pad_any(grad_src, [p for e in reversed(extra) for p in (0, e)])
         return grad if need_a else None, None, grad_src
 
 

@@ -46,7 +46,15 @@ class Pad(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return Pad.apply(grad, pad=tuple(-p for p in ctx.pad))
+        return pad_any(grad, [-p for p in ctx.pad])
+
+
+def pad_any(grad: Any, pad: Sequence[int]) -> Any:
+    """Zero padding inside a backward: plain torch work for a plain torch gradient, our
+    recorded op for our Tensor (create_graph), so a second derivative flows through it."""
+    if isinstance(grad, torch.Tensor):
+        return pad_constant(grad, pad, 0.0)
+    return Pad.apply(grad, pad=tuple(pad))
 
 
 def pad_constant(a: torch.Tensor, pad: Sequence[int], value: float) -> torch.Tensor:

@@ -187,4 +187,10 @@ def clamp(a: Any, min: float | None = None, max: float | None = None) -> Tensor:
     """Limit every element to [min, max]; either bound may be None."""
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+    if not all(bound is None or isinstance(bound, int | float) for bound in (min, max)):
+        kinds = f"{type(min).__name__} and {type(max).__name__}"
+        raise TypeError(
+            f"clamp: min and max must be numbers, got {kinds}; for tensor bounds use "
+            "mt.maximum(a, low) and mt.minimum(a, high)"
+        )
     return Clamp.apply(a, low=min, high=max)
