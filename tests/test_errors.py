@@ -305,6 +305,11 @@ def test_chunk_count_must_be_positive():
         mt.ones(2, 3).chunk(0)
 
 
+def test_clamp_with_tensor_bounds_points_to_maximum_and_minimum():
+    with raises(TypeError, "clamp", "must be numbers", "Tensor", "mt.maximum"):
+        mt.ones(2).clamp(min=mt.zeros(2))
+
+
 def test_clamp_without_bounds():
     with raises(RuntimeError, "clamp", "'min' or 'max'"):
         mt.ones(2).clamp()

@@ -379,6 +379,7 @@ def test_integer_tensors_promote_like_torch():
         (lambda t: t.zero_(), [0.0, 0.0]),
         (lambda t: t.fill_(7), [7.0, 7.0]),
         (lambda t: t.copy_(np.array([5.0, 6.0])), [5.0, 6.0]),
+        (lambda t: t.add_(np.array([1.0, 1.0])), [2.0, 3.0]),
         (lambda t: t.clamp_(1.5, 1.75), [1.5, 1.75]),
         (lambda t: t.__setitem__(0, 9.0), [9.0, 2.0]),
         (lambda t: t.__setitem__(mt.tensor([False, True]), mt.tensor(4.0)), [1.0, 4.0]),
