@@ -146,3 +146,14 @@ def test_sigmoid_has_no_overflow_in_float32():
     y.sum().backward()
     assert torch.isfinite(y.data).all() and torch.isfinite(x.grad.data).all()
     torch.testing.assert_close(y.data, torch.sigmoid(x.data))
+
+
+def test_nan_inputs_route_gradients_like_torch():
+    nan = float("nan")
+    a = torch.tensor([nan, 1.0, 2.0, nan], dtype=torch.float64)
+    b = torch.tensor([1.0, nan, 2.0, nan], dtype=torch.float64)
+    assert_matches_torch(mt.maximum, torch.maximum, a, b)
+    assert_matches_torch(mt.minimum, torch.minimum, a, b)
+    assert_matches_torch(mt.relu, torch.relu, a)
+    assert_matches_torch(lambda t: t.clamp(0.0, 1.5), lambda t: t.clamp(0.0, 1.5), a)
+    assert_matches_torch(mt.abs, torch.abs, a)

@@ -319,3 +319,13 @@ def test_iterating_a_tensor_gives_differentiable_rows():
 def test_narrow_from_a_negative_start_up_to_the_end():
     x = torch.arange(5.0, dtype=torch.float64)
     assert_matches_torch(lambda a: a.narrow(0, -2, 2), lambda a: a.narrow(0, -2, 2), x)
+
+
+def test_split_and_chunk_of_an_empty_dim_like_torch():
+    empty = torch.zeros(2, 0, dtype=torch.float64)
+    for ours, theirs in [
+        (lambda a: a.chunk(3, 1), lambda a: a.chunk(3, 1)),
+        (lambda a: a.split(2, 1), lambda a: a.split(2, 1)),
+        (lambda a: a.split([0, 0], 1), lambda a: a.split([0, 0], 1)),
+    ]:
+        assert_matches_torch(ours, theirs, empty)

@@ -232,3 +232,15 @@ def test_reductions_of_integer_tensors_follow_torch_dtypes():
         ours = getattr(mt.tensor(x), name)(0)
         torch.testing.assert_close(ours.data, getattr(x, name)(0))
     assert mt.tensor([True, False, True]).sum().item() == 2
+
+
+def test_reductions_over_an_empty_dim_like_torch():
+    empty = torch.zeros(0, 3, dtype=torch.float64)
+    for name in ["sum", "mean", "logsumexp", "var", "std"]:
+        assert_matches_torch(
+            lambda a, name=name: getattr(a, name)(0),
+            lambda a, name=name: getattr(a, name)(0),
+            empty,
+        )
+    with pytest.raises(IndexError, match="non-zero size"):
+        mt.tensor(empty).amax(0)

@@ -118,6 +118,7 @@ def split(a: Any, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
         if split_size <= 0:
             raise RuntimeError(f"split: split_size must be positive, got {split_size}")
         sizes = [min(split_size, length - start) for start in range(0, length, split_size)]
+        sizes = sizes or [0]  # an empty dim still gives one (empty) piece, as in torch
     else:
         sizes = list(split_size)
         if sum(sizes) != length:
@@ -136,7 +137,9 @@ def chunk(a: Any, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
     length = a.shape[dim]
-    return split(a, max(-(-length // chunks), 1), dim)
+    if length == 0:  # torch gives `chunks` empty pieces
+        return split(a, [0] * chunks, dim)
+    return split(a, -(-length // chunks), dim)
 
 
 def unbind(a: Any, dim: int = 0) -> tuple[Tensor, ...]:

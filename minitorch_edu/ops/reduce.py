@@ -139,8 +139,11 @@ class Logsumexp(Function):
 
     @staticmethod
     def forward(ctx, a, dims=(), keepdim=False):
-        m = a.amax(dim=dims, keepdim=True)
-        m = torch.where(m.isinf(), 0.0, m)
+        if a.numel() == 0:  # log of an empty sum: -inf, as torch (amax would refuse)
+            m = a.new_zeros(kept_shape(a.shape, dims))
+        else:
+            m = a.amax(dim=dims, keepdim=True)
+            m = torch.where(m.isinf(), 0.0, m)
         out = (a - m).exp().sum(dim=dims, keepdim=True).log() + m
         if not keepdim:
             out = out.reshape(_dropped_shape(a.shape, dims))
