@@ -281,7 +281,8 @@ def _select_extreme(a: Any, dim: int | None, keepdim: bool, smallest: bool) -> A
 
     if isinstance(dim, Sequence):
         raise TypeError(f"{name}(): dim must be an int, got {dim!r}")
-    (dim,) = reduced_dims(_ndim(a), dim, name) or (0,)  # checks the type and range
+    reduced_dims(_ndim(a), dim, name)  # checks the type and the range
+    dim = operator.index(dim)
     raw = a.data if isinstance(a, Tensor) else a
     pick = torch.argmin if smallest else torch.argmax
     indices = pick(raw, dim=dim, keepdim=True)
