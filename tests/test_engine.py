@@ -116,8 +116,9 @@ def build(lib, steps, a, b):
 
 
 @given(graph=random_graphs())
-def test_random_graphs_match_torch(graph):
+def test_random_graphs_match_torch(graph, device):
     steps, a, b = graph
+    a, b = a.to(device), b.to(device)
     assert_matches_torch(
         lambda x, y: build(mt, steps, x, y),
         lambda x, y: build(torch, steps, x, y),

@@ -87,7 +87,7 @@ def indices(draw, shape):
         position += 1
     if parts and draw(st.booleans()):  # leave some trailing dims out
         parts = parts[: draw(st.integers(0, len(parts)))]
-    if draw(st.booleans()):  # an Ellipsis standing for a run of parts
+    elif draw(st.booleans()):  # or an Ellipsis standing for a run of parts
         start = draw(st.integers(0, len(parts)))
         stop = draw(st.integers(start, len(parts)))
         parts[start:stop] = [(Ellipsis, Ellipsis, 0)]

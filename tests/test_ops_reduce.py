@@ -141,10 +141,18 @@ def test_matches_torch(name, data, device):
     assert_matches_torch(case.ours, case.theirs, *case.inputs)
 
 
+def away_from_kinks(name, case):
+    """std has a kink where it is 0 (all reduced values equal), and is ill-conditioned near
+    it (its second derivative grows like 1 / std): keep such draws out."""
+    if name == "std":
+        assume(bool((case.theirs(*case.inputs) > 1e-3).all()))
+
+
 @pytest.mark.parametrize("name", sorted(set(CASES) - NOT_SMOOTH))
 @given(data=st.data())
 def test_matches_finite_differences(name, data):
     case = data.draw(CASES[name])
+    away_from_kinks(name, case)
     gradcheck(case.ours, case.inputs)
 
 
@@ -152,7 +160,7 @@ def test_matches_finite_differences(name, data):
 @given(data=st.data())
 def test_double_backward_matches_torch(name, data):
     case = data.draw(CASES[name])
-    assume(name != "std" or case.inputs[0].numel() > 1)  # std of one element is 0: a kink
+    away_from_kinks(name, case)
     assert_matches_torch(case.ours, case.theirs, *case.inputs, double_backward=True)
 
 
