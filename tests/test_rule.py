@@ -96,11 +96,12 @@ def is_forbidden_module(name: str) -> bool:
 
 class Scanner(ast.NodeVisitor):
     """Collects violations in one module. Tracks the names bound to torch (`import torch as
-    T`) and, per scope, names bound to torch tensors made here (`x = torch.zeros(3)`)."""
+    T`) and, per scope, names known to hold torch tensors: made here (`x = torch.zeros(3)`),
+    a Function's forward/backward arguments, and what `ctx.saved_tensors` unpacks to. Where
+    a name's kind cannot be known statically, the dynamic check below takes over."""
 
-    def __init__(self, path: str, tensor_methods: frozenset[str]) -> None:
+    def __init__(self, path: str) -> None:
         self.path = path
-        self.tensor_methods = tensor_methods  # what our Tensor defines: legitimate methods
         self.torch_aliases = {"torch"}
         self.torch_values: list[set[str]] = [set()]
         self.violations: list[Violation] = []
@@ -141,7 +142,14 @@ class Scanner(ast.NodeVisitor):
 
     # -------------------------------------------------------------- scopes
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
-        self.torch_values.append(set())
+        scope = set()
+        arguments = [a.arg for a in node.args.args]
+        if node.name in ("forward", "backward") and arguments[:1] == ["ctx"]:
+            # A Function's forward gets plain torch tensors, and so does its backward
+            # (outside create_graph): a fused method called on them is a fused kernel.
+            scope.update(arguments[1:])
+            scope.update(a.arg for a in (node.args.vararg,) if a is not None)
+        self.torch_values.append(scope)
         self.generic_visit(node)
         self.torch_values.pop()
 
@@ -163,6 +171,8 @@ class Scanner(ast.NodeVisitor):
 
     def visit_Assign(self, node: ast.Assign) -> None:
         for target in node.targets:
+            if isinstance(target, ast.Tuple) and dotted(node.value) == "ctx.saved_tensors":
+                self.torch_values[-1].update(e.id for e in target.elts if isinstance(e, ast.Name))
             if isinstance(target, ast.Name):
                 if self.makes_torch_tensor(node.value):
                     self.torch_values[-1].add(target.id)
@@ -205,9 +215,7 @@ class Scanner(ast.NodeVisitor):
             if method == "requires_grad_" and self.makes_torch_tensor(receiver):
                 if not (node.args and is_false(node.args[0])):
                     self.flag(node, "requires_grad_", "requires_grad_() on a torch tensor")
-            elif method in FUSED and (
-                self.makes_torch_tensor(receiver) or method not in self.tensor_methods
-            ):
+            elif method in FUSED and self.makes_torch_tensor(receiver):
                 self.flag(node, "fused kernel", f".{method}() on a torch tensor")
         self.generic_visit(node)
 
@@ -229,12 +237,8 @@ def is_false(node: ast.AST) -> bool:
     return isinstance(node, ast.Constant) and node.value is False
 
 
-def our_tensor_methods() -> frozenset[str]:
-    return frozenset(name for name in dir(mt.Tensor) if not name.startswith("__"))
-
-
 def scan_source(source: str, path: str = "<string>") -> list[Violation]:
-    scanner = Scanner(path, our_tensor_methods())
+    scanner = Scanner(path)
     scanner.visit(ast.parse(textwrap.dedent(source), filename=path))
     return scanner.violations
 
@@ -310,7 +314,13 @@ PLANTED = {
     "method on torch-bound name": (
         "import torch\ndef f():\n    t = torch.ones(2)\n    return t.exp().relu()"
     ),
-    "method our Tensor lacks": "def forward(ctx, a):\n    return a.log_softmax(-1)",
+    "method in a Function's forward": "def forward(ctx, a):\n    return a.log_softmax(-1)",
+    "method in a Function's backward": (
+        "def backward(ctx, grad):\n    (out,) = ctx.saved_tensors\n    return grad * out.sigmoid()"
+    ),
+    "method on saved tensors": (
+        "def backward(ctx, grad):\n    a, b = ctx.saved_tensors\n    return a.softmax(0), None"
+    ),
     "getattr torch nn": "import torch\nF = getattr(torch, 'nn')",
     "getattr fused": "import torch\nf = getattr(torch, 'softmax')",
     "import_module": "import importlib\nm = importlib.import_module('torch.autograd')",
@@ -343,6 +353,11 @@ CLEAN = {
     "unfold and as_strided": "def f(a):\n    return a.unfold(0, 2, 1).as_strided((2,), (1,))",
     "words in strings": "doc = 'torch.nn.functional.pad, torch.softmax'",
     "other nn": "import minitorch_edu.nn as nn\nlayer = nn.Linear(2, 3)",
+    "our functional": (
+        "import minitorch_edu.nn.functional as F\ny = F.dropout(F.relu(F.linear(x, w, b)), 0.5)"
+    ),
+    "a module's own methods": "def forward(self, x):\n    return self.dropout(self.linear(x))",
+    "our ops in a module": "def forward(self, x):\n    return x.relu().sigmoid()",
 }
 
 
