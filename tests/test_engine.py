@@ -591,6 +591,15 @@ def test_modifying_a_saved_tensor_in_place_raises_the_version_error():
         y.backward()
 
 
+def test_modifying_a_saved_torch_constant_in_place_raises_the_version_error():
+    x = mt.tensor([1.0, 2.0], requires_grad=True)
+    constant = torch.tensor([3.0, 4.0])
+    y = (x * constant).sum()
+    constant.mul_(2)
+    with pytest.raises(RuntimeError, match=r"MulBackward.*modified in place"):
+        y.backward()
+
+
 def test_modifying_a_saved_leaf_under_no_grad_raises_the_version_error():
     x = mt.tensor([1.0, 2.0], requires_grad=True)
     y = x.exp().sum()
@@ -610,6 +619,15 @@ def test_modifying_a_saved_output_in_place_raises_the_version_error():
         y.mul_(2)
     with pytest.raises(RuntimeError, match="ExpBackward.*modified in place"):
         total.backward()
+
+
+def test_modifying_an_index_tensor_in_place_raises_the_version_error_like_torch():
+    x = mt.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    index = torch.tensor([0])
+    y = x[index]
+    index[0] = 2
+    with pytest.raises(RuntimeError, match="GetItemBackward.*modified in place"):
+        y.sum().backward()
 
 
 # ------------------------------------------------------------------ a user's own Function

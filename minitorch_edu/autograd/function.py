@@ -173,7 +173,9 @@ class Function:
 
     def _check_versions(self) -> None:
         for value, version in zip(self._saved, self._versions):
-            raw = self._output if value is _OUTPUT else getattr(value, "data", value)
+            raw = self._output if value is _OUTPUT else value
+            if isinstance(raw, Tensor):  # (only ours: a torch tensor's .data is an alias
+                raw = raw.data  # with a fresh version count, blind to changes)
             if version is not None and raw._version != version:
                 raise RuntimeError(
                     f"{self.name()}: one of the tensors saved for its backward was modified in "

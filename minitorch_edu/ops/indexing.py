@@ -49,10 +49,15 @@ class GetItem(Function):
     @staticmethod
     def forward(ctx, a, index=None):
         ctx.input_shape, ctx.index = a.shape, index
+        parts = index if isinstance(index, tuple) else (index,)
+        index_tensors = [part for part in parts if isinstance(part, torch.Tensor)]
+        if index_tensors:
+            ctx.save_for_backward(*index_tensors)  # so that changing them in place is caught
         return a[index]
 
     @staticmethod
     def backward(ctx, grad):
+        _ = ctx.saved_tensors  # raises if an index tensor was modified in place since forward
         positions = flat_positions(ctx.input_shape, grad.device)[ctx.index]
         return scatter_to_positions(grad, ctx.input_shape, positions)
 
