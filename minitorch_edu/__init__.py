@@ -44,7 +44,7 @@ from minitorch_edu.ops.indexing import gather, index_add, index_select, narrow, 
 from minitorch_edu.ops.join import cat, chunk, pad, split, stack, unbind
 from minitorch_edu.ops.matmul import matmul
 from minitorch_edu.ops.pointwise import abs, clamp, exp, log, relu, sigmoid, sqrt, tanh
-from minitorch_edu.ops.reduce import amax, amin, logsumexp, max, mean, min, sum, var
+from minitorch_edu.ops.reduce import amax, amin, logsumexp, max, mean, min, std, sum, var
 from minitorch_edu.ops.selection import maximum, minimum, where
 from minitorch_edu.ops.shape import (
     contiguous,

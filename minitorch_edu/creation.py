@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from minitorch_edu.autograd.tensor import Tensor, as_torch
@@ -24,11 +25,22 @@ def tensor(
         data = data.data
     if isinstance(data, torch.Tensor):
         raw = data.detach().to(device=device, dtype=dtype, copy=True)
+    elif isinstance(data, np.ndarray):
+        raw = torch.tensor(data, dtype=dtype, device=device)  # a copy, never shared memory
+    elif isinstance(data, list | tuple):  # may hold our Tensors, e.g. [mt.tensor(1.0), ...]
+        raw = torch.tensor(_unwrap_nested(data), dtype=dtype, device=device)
     else:
         raw = as_torch(data, dtype=dtype, device=device)
-        if raw is data:
-            raw = raw.clone()
     return Tensor(raw, requires_grad=requires_grad)
+
+
+def _unwrap_nested(data: Any) -> Any:
+    """Lists and tuples with our Tensors replaced by their torch data, at every depth."""
+    if isinstance(data, Tensor):
+        return data.data
+    if isinstance(data, list | tuple):
+        return [_unwrap_nested(item) for item in data]
+    return data
 
 
 def _factory(make: Any, size: tuple, requires_grad: bool, **kwargs: Any) -> Tensor:

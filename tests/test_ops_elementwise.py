@@ -37,6 +37,18 @@ UNARY = {
     "relu": (mt.relu, torch.relu, one(mts.nonzero_tensors)),
     "clamp": (lambda a: a.clamp(-1.0, 0.5), lambda a: a.clamp(-1.0, 0.5), one()),
     "clamp_min": (lambda a: a.clamp(min=0.2), lambda a: a.clamp(min=0.2), one()),
+    "clamp_max": (lambda a: mt.clamp(a, max=0.3), lambda a: a.clamp(max=0.3), one()),
+    "maximum_number": (
+        lambda a: mt.maximum(a, 0.5),
+        lambda a: torch.maximum(a, torch.tensor(0.5, dtype=a.dtype)),
+        one(),
+    ),
+    "where_number": (
+        lambda a: mt.where(a > 0, a, -1.0),
+        lambda a: torch.where(a > 0, a, -1.0),
+        one(),
+    ),
+    "square": (lambda a: a.square(), torch.square, one()),
     "pow_scalar": (lambda a: a**3, lambda a: a**3, one()),
     "pow_fraction": (lambda a: a**1.5, lambda a: a**1.5, one(mts.positive_tensors)),
     "pow_zero": (lambda a: a**0, lambda a: a**0, one()),
@@ -68,7 +80,15 @@ def test_matches_torch(name, data, device):
 
 
 # Points where an op has a kink: finite differences straddling one measure an average slope.
-KINKS = {"abs": (0.0,), "relu": (0.0,), "clamp": (-1.0, 0.5), "clamp_min": (0.2,)}
+KINKS = {
+    "abs": (0.0,),
+    "relu": (0.0,),
+    "clamp": (-1.0, 0.5),
+    "clamp_min": (0.2,),
+    "clamp_max": (0.3,),
+    "maximum_number": (0.5,),
+    "where_number": (0.0,),
+}
 
 
 @pytest.mark.parametrize("name", CATALOGUE)
@@ -113,6 +133,11 @@ def test_ties_share_the_gradient_like_torch():
     assert_matches_torch(lambda t: t.clamp(0.0, 2.0), lambda t: t.clamp(0.0, 2.0), x)
     assert_matches_torch(lambda t: t**0, lambda t: t**0, x)
     assert_matches_torch(lambda t: t**2.0, lambda t: t**2.0, x, double_backward=True)
+    # 0 ** b: flat in b for b > 0, so its gradient is 0 there (not 0 * log 0 = nan)
+    exponent = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
+    assert_matches_torch(lambda b: mt.pow(0.0, b), lambda b: torch.pow(0.0, b), exponent)
+    zeros = torch.zeros(3, dtype=torch.float64)
+    assert_matches_torch(mt.pow, torch.pow, zeros, exponent)
 
 
 def test_sigmoid_has_no_overflow_in_float32():
@@ -121,3 +146,14 @@ def test_sigmoid_has_no_overflow_in_float32():
     y.sum().backward()
     assert torch.isfinite(y.data).all() and torch.isfinite(x.grad.data).all()
     torch.testing.assert_close(y.data, torch.sigmoid(x.data))
+
+
+def test_nan_inputs_route_gradients_like_torch():
+    nan = float("nan")
+    a = torch.tensor([nan, 1.0, 2.0, nan], dtype=torch.float64)
+    b = torch.tensor([1.0, nan, 2.0, nan], dtype=torch.float64)
+    assert_matches_torch(mt.maximum, torch.maximum, a, b)
+    assert_matches_torch(mt.minimum, torch.minimum, a, b)
+    assert_matches_torch(mt.relu, torch.relu, a)
+    assert_matches_torch(lambda t: t.clamp(0.0, 1.5), lambda t: t.clamp(0.0, 1.5), a)
+    assert_matches_torch(mt.abs, torch.abs, a)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from minitorch_edu.autograd import function, grad_mode
@@ -27,8 +28,11 @@ from minitorch_edu.autograd.tensor import Tensor, as_torch
 def topological_order(roots: Sequence[Function]) -> list[Function]:
     """Nodes reachable from `roots`, each listed before the nodes that produced its inputs."""
     order: list[Function] = []
-    visited = set(roots)
+    visited: set[Function] = set()
     for root in roots:
+        if root in visited:  # reached from an earlier root: already placed
+            continue
+        visited.add(root)
         stack = [(root, iter(root.parents))]
         while stack:
             node, parents = stack[-1]
@@ -64,26 +68,33 @@ def sum_to_shape(grad: Any, shape: torch.Size) -> Any:
 
 
 def backward(
-    outputs: Sequence[Tensor],
-    grad_outputs: Sequence[Any],
+    outputs: Any,
+    grad_outputs: Any = None,
     retain_graph: bool | None = None,
     create_graph: bool = False,
     inputs: Any = None,
     allow_unused: bool = True,
     accumulate: bool = True,
 ) -> tuple[Tensor | None, ...] | None:
-    """Run backward from `outputs`.
+    """Run backward from `outputs` (a Tensor or a sequence), as torch.autograd.backward.
 
     accumulate=True (Tensor.backward): add into `.grad` of the leaves (only of `inputs` if given).
     accumulate=False (autograd.grad): touch no `.grad`; return the gradients of `inputs`.
     """
+    if isinstance(outputs, Tensor):
+        outputs = [outputs]
+    grad_outputs = _grad_output_list(grad_outputs, len(outputs))
     if retain_graph is None:
         retain_graph = create_graph
     targets = _as_tensor_list(inputs) if inputs is not None else None
+    if targets is not None and not targets:
+        raise RuntimeError("'inputs' argument to backward() cannot be empty.")
     if targets is not None and not accumulate:
-        for t in targets:
+        for index, t in enumerate(targets):
             if not t.requires_grad:
-                raise RuntimeError("One of the differentiated Tensors does not require grad")
+                raise RuntimeError(
+                    f"One of the differentiated Tensors (index {index}) does not require grad"
+                )
 
     with grad_mode.set_grad_enabled(create_graph):
         pass_ = _BackwardPass(create_graph, retain_graph, targets, accumulate)
@@ -97,8 +108,8 @@ def backward(
         grad = pass_.captured.get(t)
         if grad is None and not allow_unused:
             raise RuntimeError(
-                "One of the differentiated Tensors appears to not have been used in the graph. "
-                "Set allow_unused=True if this is the desired behavior."
+                f"The differentiated Tensor at index {len(results)} appears to not have been "
+                "used in the graph. Set allow_unused=True if this is the desired behavior."
             )
         results.append(None if grad is None else _as_user_grad(grad))
     return tuple(results)
@@ -118,6 +129,9 @@ class _BackwardPass:
         self.target_nodes = {t.grad_fn: t for t in targets or () if t.grad_fn is not None}
         self.target_leaves = {t for t in targets or () if t.grad_fn is None}
         self.captured: dict[Tensor, Any] = {}
+        # Leaves with hooks: their gradient is summed over all paths first, then the hooks
+        # see it once (as in torch, where hooks run before the leaf's accumulation).
+        self.hooked_leaves: dict[Tensor, Any] = {}
 
     def seed(self, outputs: Sequence[Tensor], grad_outputs: Sequence[Any]) -> None:
         for index, (output, grad) in enumerate(zip(outputs, grad_outputs)):
@@ -194,24 +208,33 @@ class _BackwardPass:
                     self.deliver_to_leaf(parent, input_grad, grad)
             if not self.retain_graph:
                 node.release()
+        for leaf, grad in self.hooked_leaves.items():
+            grad = _run_hooks(leaf._hooks, grad)
+            self.deliver(leaf, grad, grad)
 
     def _needed_nodes(self, order: list[Function]) -> set[Function]:
-        """Nodes on a path to a target: the rest need not run (autograd.grad, inputs=)."""
+        """Nodes whose backward leads to a target: the rest need not run (autograd.grad, inputs=).
+
+        A node is needed when one of its parents is a target leaf, a target node, or needed.
+        """
         needed: set[Function] = set()
+        leading = set(self.target_nodes)  # nodes whose gradient is wanted or leads to one
         for node in reversed(order):  # parents before children
             for parent in node.parents:
-                if parent in needed or (
-                    isinstance(parent, Tensor) and parent in self.target_leaves
-                ):
+                if parent in leading or parent in self.target_leaves:
                     needed.add(node)
+                    leading.add(node)
                     break
         return needed
 
     def deliver_to_leaf(self, leaf: Tensor, grad: Any, grad_of_node: Any) -> None:
+        if self.targets is not None and leaf not in self.target_leaves:
+            return
         if leaf._hooks:
-            grad = _run_hooks(leaf._hooks, grad)
-        if self.targets is None or leaf in self.target_leaves:
-            self.deliver(leaf, grad, grad_of_node)
+            previous = self.hooked_leaves.get(leaf)
+            self.hooked_leaves[leaf] = grad if previous is None else previous + grad
+            return
+        self.deliver(leaf, grad, grad_of_node)
 
     def deliver(self, tensor: Tensor, grad: Any, grad_of_node: Any) -> None:
         """Add a finished gradient into `tensor.grad`, or keep it for autograd.grad."""
@@ -219,7 +242,12 @@ class _BackwardPass:
             previous = self.captured.get(tensor)
             self.captured[tensor] = grad if previous is None else previous + grad
         elif self.create_graph:
-            tensor._grad = grad if tensor._grad is None else tensor._grad + grad
+            # A recorded copy, as torch makes: the same gradient object may go to several
+            # tensors (add hands its gradient to both inputs), and .grad must not be shared.
+            if tensor._grad is None:
+                tensor._grad = grad.clone() if isinstance(grad, Tensor) else Tensor._wrap(grad)
+            else:
+                tensor._grad = tensor._grad + grad
         elif tensor._grad is None:
             # A backward may hand on its incoming gradient (add) or a view of it (reshape),
             # which other tensors may also receive: copy those so no two .grad share memory.
@@ -242,11 +270,22 @@ def _match(grad: Any, shape: torch.Size, dtype: torch.dtype) -> Any:
 
 
 def _run_hooks(hooks: list, grad: Any) -> Any:
+    """Call each hook with the gradient (as our Tensor); a returned tensor replaces it."""
     is_tensor = isinstance(grad, Tensor)
     for hook in list(hooks):
         result = hook(grad if is_tensor else Tensor._wrap(grad))
-        if result is not None:
-            grad = result if is_tensor else as_torch(result)
+        if result is None:
+            continue
+        if result.shape != grad.shape:
+            name = getattr(hook, "__name__", type(hook).__name__)
+            raise RuntimeError(
+                f"hook '{name}' has changed the size of value: it returned shape "
+                f"{tuple(result.shape)} for a gradient of shape {tuple(grad.shape)}"
+            )
+        if is_tensor:
+            grad = result if isinstance(result, Tensor) else Tensor._wrap(as_torch(result))
+        else:
+            grad = as_torch(result)
     return grad
 
 
@@ -264,6 +303,22 @@ def _as_tensor_list(values: Any) -> list[Tensor]:
     return values
 
 
+def _grad_output_list(grad_outputs: Any, count: int) -> list:
+    """One gradient (or None) per output; a single tensor stands for a one-element list."""
+    if grad_outputs is None:
+        return [None] * count
+    if isinstance(grad_outputs, Tensor | torch.Tensor | np.ndarray | int | float):
+        grad_outputs = [grad_outputs]
+    else:
+        grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != count:
+        raise RuntimeError(
+            f"grad requires one grad_output per output: got {len(grad_outputs)} grad_outputs "
+            f"for {count} outputs"
+        )
+    return grad_outputs
+
+
 def grad(
     outputs: Any,
     inputs: Any,
@@ -278,17 +333,6 @@ def grad(
     differentiated again (Hessian-vector products, gradient penalties).
     """
     outputs = _as_tensor_list(outputs)
-    if grad_outputs is None:
-        grad_outputs = [None] * len(outputs)
-    elif isinstance(grad_outputs, Tensor | torch.Tensor):
-        grad_outputs = [grad_outputs]
-    else:
-        grad_outputs = list(grad_outputs)
-    if len(grad_outputs) != len(outputs):
-        raise RuntimeError(
-            f"grad requires one grad_output per output: got {len(grad_outputs)} grad_outputs "
-            f"for {len(outputs)} outputs"
-        )
     result = backward(
         outputs,
         grad_outputs,

@@ -103,6 +103,13 @@ class Function:
             out = cls.forward(ctx, *raw_inputs, **options)
         except (RuntimeError, IndexError, ValueError, TypeError) as error:
             raise _explain(cls, raw_inputs, error) from None
+        except AttributeError:  # forward called a tensor method on, say, a string
+            if all(isinstance(x, torch.Tensor | int | float | None) for x in raw_inputs):
+                raise  # a bug in forward itself: keep its traceback
+            kinds = ", ".join(type(x).__name__ for x in raw_inputs)
+            raise TypeError(
+                f"{cls.__name__}: expected tensors, NumPy arrays or numbers as inputs, got {kinds}"
+            ) from None
 
         if not recording:
             result = Tensor._wrap(out)
@@ -133,7 +140,7 @@ class Function:
                 continue
             for x, raw in zip(inputs, raw_inputs):
                 if value is raw:
-                    saved.append(x)
+                    saved.append(x if isinstance(x, Tensor) else raw)  # raw: NumPy made torch
                     break
             else:
                 saved.append(value)
@@ -166,7 +173,9 @@ class Function:
 
     def _check_versions(self) -> None:
         for value, version in zip(self._saved, self._versions):
-            raw = self._output if value is _OUTPUT else getattr(value, "data", value)
+            raw = self._output if value is _OUTPUT else value
+            if isinstance(raw, Tensor):  # (only ours: a torch tensor's .data is an alias
+                raw = raw.data  # with a fresh version count, blind to changes)
             if version is not None and raw._version != version:
                 raise RuntimeError(
                     f"{self.name()}: one of the tensors saved for its backward was modified in "

@@ -27,9 +27,14 @@ def _set(mode: bool) -> None:
 
 
 class _GradModeGuard:
-    """Sets the flag on entry and restores it on exit; also usable as a decorator."""
+    """Sets the flag on entry and restores it on exit; also usable as a decorator,
+    with or without parentheses (`@no_grad()` and `@no_grad`), as in torch."""
 
     mode: bool
+
+    def __new__(cls, function: Callable | None = None):  # type: ignore[misc]
+        guard = super().__new__(cls)
+        return guard if function is None else guard(function)
 
     def __enter__(self) -> None:
         self._previous = _enabled
@@ -61,6 +66,9 @@ class enable_grad(_GradModeGuard):  # noqa: N801 - torch's name
 
 class set_grad_enabled(_GradModeGuard):  # noqa: N801 - torch's name
     """`set_grad_enabled(False)` sets the mode at once; as a context manager it restores it."""
+
+    def __new__(cls, mode: bool) -> set_grad_enabled:
+        return object.__new__(cls)
 
     def __init__(self, mode: bool) -> None:
         self.mode = bool(mode)

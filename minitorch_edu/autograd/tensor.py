@@ -47,6 +47,19 @@ class RemovableHandle:
             self._hooks.remove(self._hook)
 
 
+class _RetainGrad:
+    """The hook `retain_grad` installs: it stores the gradient on the tensor, after other hooks."""
+
+    def __init__(self, tensor: Tensor) -> None:
+        self.owner = weakref.ref(tensor)  # the node must not keep its output alive
+
+    def __call__(self, grad: Tensor) -> None:
+        tensor = self.owner()
+        if tensor is not None:
+            # A copy: the gradient flowing on through the graph must not become this .grad.
+            tensor._grad = grad.clone() if tensor._grad is None else tensor._grad + grad
+
+
 class Tensor:
     __slots__ = ("data", "_grad", "_requires_grad", "grad_fn", "_hooks", "__weakref__")
     __array_ufunc__ = None  # `ndarray * Tensor` calls our __rmul__ instead of looping in NumPy
@@ -79,6 +92,8 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
         if self.grad_fn is not None:
+            if value:
+                return  # a computed tensor already requires grad
             raise RuntimeError(
                 "you can only change requires_grad flags of leaf variables. If you want to use "
                 "a computed variable in a subgraph that doesn't require differentiation use "
@@ -147,21 +162,25 @@ class Tensor:
             if self.grad_fn._grad_hooks is None:
                 self.grad_fn._grad_hooks = []
             hooks = self.grad_fn._grad_hooks
-        hooks.append(hook)
+        if hooks and isinstance(hooks[-1], _RetainGrad):
+            hooks.insert(len(hooks) - 1, hook)  # .grad is kept after every other hook, as in torch
+        else:
+            hooks.append(hook)
         return RemovableHandle(hooks, hook)
 
     def retain_grad(self) -> None:
         """Keep `.grad` on a non-leaf tensor too (leaves always keep theirs)."""
-        if self.grad_fn is None:
+        if not self._requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self.grad_fn is None or self.retains_grad:
             return
-        owner = weakref.ref(self)  # the node must not keep its output alive
+        self.register_hook(_RetainGrad(self))
 
-        def keep(grad: Tensor) -> None:
-            tensor = owner()
-            if tensor is not None:
-                tensor._grad = grad.detach() if tensor._grad is None else tensor._grad + grad
-
-        self.register_hook(keep)
+    @property
+    def retains_grad(self) -> bool:
+        """True for a non-leaf tensor on which `retain_grad()` was called."""
+        hooks = self.grad_fn._grad_hooks if self.grad_fn is not None else None
+        return bool(hooks) and isinstance(hooks[-1], _RetainGrad) and hooks[-1].owner() is self
 
     # ------------------------------------------------------------------ metadata
     @property
@@ -217,6 +236,11 @@ class Tensor:
             )
         return self.data.cpu().numpy() if self.data.is_cuda else self.data.numpy()
 
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """np.asarray(tensor): the numbers as a NumPy array (like .numpy())."""
+        array = self.numpy()
+        return array if dtype is None else array.astype(dtype, copy=False)
+
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """`to(dtype)`, `to(device)`, `to(device, dtype)`, `to(other)`: a differentiable copy."""
         dtype, device = kwargs.pop("dtype", None), kwargs.pop("device", None)
@@ -249,14 +273,26 @@ class Tensor:
     def clone(self) -> Tensor:
         return convert.clone(self)
 
-    def new_zeros(self, size: Any, dtype: torch.dtype | None = None) -> Tensor:
-        return Tensor._wrap(self.data.new_zeros(size, dtype=dtype))
+    def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None) -> Tensor:
+        """Zeros of `size` (`new_zeros(2, 3)` or `new_zeros((2, 3))`), this tensor's dtype and
+        device unless given; a constant, like every new_* tensor."""
+        size = shape_ops.shape_arg(size)
+        return Tensor._wrap(self.data.new_zeros(size, dtype=dtype, device=device))
 
-    def new_ones(self, size: Any, dtype: torch.dtype | None = None) -> Tensor:
-        return Tensor._wrap(self.data.new_ones(size, dtype=dtype))
+    def new_ones(self, *size: Any, dtype: Any = None, device: Any = None) -> Tensor:
+        size = shape_ops.shape_arg(size)
+        return Tensor._wrap(self.data.new_ones(size, dtype=dtype, device=device))
 
-    def new_full(self, size: Any, fill_value: float, dtype: torch.dtype | None = None) -> Tensor:
-        return Tensor._wrap(self.data.new_full(size, fill_value, dtype=dtype))
+    def new_full(
+        self, size: Any, fill_value: float, dtype: Any = None, device: Any = None
+    ) -> Tensor:
+        return Tensor._wrap(self.data.new_full(size, fill_value, dtype=dtype, device=device))
+
+    def new_tensor(self, data: Any, dtype: Any = None, device: Any = None) -> Tensor:
+        """A copy of `data` with this tensor's dtype and device unless given."""
+        dtype = self.data.dtype if dtype is None else dtype
+        device = self.data.device if device is None else device
+        return Tensor._wrap(as_torch(data, dtype=dtype, device=device).clone())
 
     # ------------------------------------------------------------------ display
     def __repr__(self) -> str:
@@ -370,13 +406,15 @@ class Tensor:
 
     # ------------------------------------------------------------------ in place (no graph)
     def _in_place(self, name: str, *args: Any, **kwargs: Any) -> Tensor:
-        if self._requires_grad and grad_mode._enabled:
+        if grad_mode._enabled and (
+            self._requires_grad or any(isinstance(a, Tensor) and a._requires_grad for a in args)
+        ):
             raise RuntimeError(
-                f"{name}: a tensor that requires grad is being used in an in-place operation; "
-                "wrap it in `with mt.no_grad():` (e.g. for a hand-written update) or use the "
-                "out-of-place form"
+                f"{name}: a tensor that requires grad is being used in an in-place operation "
+                "(in-place operations are not recorded); wrap it in `with mt.no_grad():` "
+                "(e.g. for a hand-written update) or use the out-of-place form"
             )
-        args = tuple(a.data if isinstance(a, Tensor) else a for a in args)
+        args = tuple(as_torch(a) if isinstance(a, Tensor | np.ndarray) else a for a in args)
         getattr(self.data, name)(*args, **kwargs)
         return self
 
@@ -411,6 +449,8 @@ class Tensor:
         return self._in_place("fill_", value)
 
     def copy_(self, source: Any) -> Tensor:
+        if isinstance(source, Tensor):
+            return self._in_place("copy_", source)
         return self._in_place("copy_", as_torch(source))
 
     def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:
@@ -423,7 +463,9 @@ class Tensor:
         return self._in_place("normal_", mean, std)
 
     def __setitem__(self, index: Index, value: Any) -> None:
-        if self._requires_grad and grad_mode._enabled:
+        if grad_mode._enabled and (
+            self._requires_grad or (isinstance(value, Tensor) and value._requires_grad)
+        ):
             raise RuntimeError(
                 "index assignment on a tensor that requires grad is not recorded; build the "
                 "new tensor out of place (e.g. with mt.where or mt.cat) or use mt.no_grad()"
@@ -498,11 +540,25 @@ class Tensor:
     def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
         return reduce.logsumexp(self, dim, keepdim)
 
-    def var(self, dim: Any = None, *, correction: float = 1, keepdim: bool = False) -> Tensor:
-        return reduce.var(self, dim, correction=correction, keepdim=keepdim)
+    def var(
+        self,
+        dim: Any = None,
+        unbiased: bool | None = None,
+        keepdim: bool = False,
+        *,
+        correction: float | None = None,
+    ) -> Tensor:
+        return reduce.var(self, dim, unbiased, keepdim, correction=correction)
 
-    def std(self, dim: Any = None, *, correction: float = 1, keepdim: bool = False) -> Tensor:
-        return reduce.var(self, dim, correction=correction, keepdim=keepdim).sqrt()
+    def std(
+        self,
+        dim: Any = None,
+        unbiased: bool | None = None,
+        keepdim: bool = False,
+        *,
+        correction: float | None = None,
+    ) -> Tensor:
+        return reduce.std(self, dim, unbiased, keepdim, correction=correction)
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         return comparison.argmax(self, dim, keepdim)
@@ -536,6 +592,11 @@ class Tensor:
         return shape_ops.transpose(self, dim0, dim1)
 
     def t(self) -> Tensor:
+        """The transpose of a matrix; a 0-d or 1-d tensor is returned as it is, as in torch."""
+        if self.data.dim() > 2:
+            raise RuntimeError(
+                f"t() expects a tensor with <= 2 dimensions, but self is {self.dim()}D"
+            )
         return shape_ops.transpose(self, 0, 1) if self.data.dim() == 2 else self
 
     @property
@@ -596,10 +657,14 @@ class Tensor:
         return windows.as_strided(self, size, stride, storage_offset)
 
     # ------------------------------------------------------------------ no gradient
-    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        if other is None:
+            return False  # as torch: `tensor == None` is simply False
         return comparison.eq(self, other)
 
-    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        if other is None:
+            return True
         return comparison.ne(self, other)
 
     def __lt__(self, other: Any) -> Tensor:

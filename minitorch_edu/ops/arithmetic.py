@@ -106,6 +106,8 @@ class Pow(Function):
         if need_b:
             if _is_number(a):
                 grad_b = grad * out * _log_number(a)
+                if a == 0:  # 0 ** b is 0 for every b > 0: flat, not -inf * 0
+                    grad_b = grad_b.where(b < 0, 0.0)
             else:
                 grad_b = (grad * out * a.log()).where((a != 0) | (b < 0), 0.0)
         return grad_a, grad_b

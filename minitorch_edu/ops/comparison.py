@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from minitorch_edu.autograd.tensor import Tensor
@@ -18,7 +19,11 @@ def _raw(x: Any) -> Any:
 
 
 def _no_grad(op: Any, *args: Any, **kwargs: Any) -> Tensor:
-    return Tensor._wrap(op(*(_raw(a) for a in args), **kwargs))
+    raw = [_raw(a) for a in args]
+    if any(isinstance(a, np.ndarray) for a in raw):  # a NumPy constant, on the others' device
+        device = next((a.device for a in raw if isinstance(a, torch.Tensor)), None)
+        raw = [torch.as_tensor(a, device=device) if isinstance(a, np.ndarray) else a for a in raw]
+    return Tensor._wrap(op(*raw, **kwargs))
 
 
 def eq(a: Any, b: Any) -> Tensor:

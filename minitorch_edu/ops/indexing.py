@@ -20,6 +20,7 @@ import torch
 
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor, _raw_index
+from minitorch_edu.ops.join import pad_any
 
 
 def scatter_to_positions(grad: Any, input_shape: torch.Size, positions: torch.Tensor) -> Any:
@@ -48,10 +49,15 @@ class GetItem(Function):
     @staticmethod
     def forward(ctx, a, index=None):
         ctx.input_shape, ctx.index = a.shape, index
+        parts = index if isinstance(index, tuple) else (index,)
+        index_tensors = [part for part in parts if isinstance(part, torch.Tensor)]
+        if index_tensors:
+            ctx.save_for_backward(*index_tensors)  # so that changing them in place is caught
         return a[index]
 
     @staticmethod
     def backward(ctx, grad):
+        _ = ctx.saved_tensors  # raises if an index tensor was modified in place since forward
         positions = flat_positions(ctx.input_shape, grad.device)[ctx.index]
         return scatter_to_positions(grad, ctx.input_shape, positions)
 
@@ -72,11 +78,15 @@ class Gather(Function):
 
 
 class ScatterAdd(Function):
-    formula = "da = grad;  dsrc = grad.gather(dim, index)"
+    """Only src's elements at positions inside index's shape are added; the rest of src (it
+    may be larger) is unused, so its gradient there is 0."""
+
+    formula = "da = grad;  dsrc = grad.gather(dim, index)  (0 where src is not indexed)"
 
     @staticmethod
     def forward(ctx, a, index, src, dim=0):
         ctx.dim = dim
+        ctx.src_shape = src.shape
         ctx.save_for_backward(index)
         return a.scatter_add(dim, index, src)
 
@@ -84,7 +94,13 @@ class ScatterAdd(Function):
     def backward(ctx, grad):
         (index,) = ctx.saved_tensors
         need_a, _, need_src = ctx.needs_input_grad
-        return grad if need_a else None, None, grad.gather(ctx.dim, index) if need_src else None
+        grad_src = None
+        if need_src:
+            grad_src = grad.gather(ctx.dim, index)
+            if grad_src.shape != ctx.src_shape:  # pad the unused end of each dim with 0
+                extra = [src - used for src, used in zip(ctx.src_shape, grad_src.shape)]
+                grad_src = pad_any(grad_src, [p for e in reversed(extra) for p in (0, e)])
+        return grad if need_a else None, None, grad_src
 
 
 class IndexSelect(Function):
@@ -145,15 +161,42 @@ def index_add(a: Any, dim: int, index: Any, source: Any) -> Tensor:
 
 
 def narrow(a: Any, dim: int, start: int, length: int) -> Tensor:
-    """`length` elements along `dim` from `start` (a slice)."""
-    dim = dim % a.dim()
+    """`length` elements along `dim` from `start` (a negative start counts from the end)."""
+    dim = _dim(dim, a.dim(), "narrow")
+    size = a.shape[dim]
+    if not -size <= start <= size:
+        raise IndexError(
+            f"narrow(): start {start} is out of range for dim {dim} of size {size} "
+            f"(shape {tuple(a.shape)})"
+        )
+    start = start % size if start < 0 else start
+    if length < 0 or start + length > size:
+        raise RuntimeError(
+            f"narrow(): start ({start}) + length ({length}) exceeds dimension size ({size}) "
+            f"of dim {dim} (shape {tuple(a.shape)})"
+        )
     return getitem(a, (slice(None),) * dim + (slice(start, start + length),))
 
 
 def select(a: Any, dim: int, index: int) -> Tensor:
     """The slice at `index` along `dim`, with that dim removed."""
-    dim = dim % a.dim()
+    dim = _dim(dim, a.dim(), "select")
+    size = a.shape[dim]
+    if not -size <= index < size:
+        raise IndexError(
+            f"select(): index {index} out of range for dim {dim} of size {size} "
+            f"(shape {tuple(a.shape)})"
+        )
     return getitem(a, (slice(None),) * dim + (index,))
+
+
+def _dim(dim: int, ndim: int, op: str) -> int:
+    if not -ndim <= dim < ndim:
+        raise IndexError(
+            f"{op}(): Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], "
+            f"but got {dim})"
+        )
+    return dim % ndim
 
 
 def _long_index(index: Any, op: str) -> torch.Tensor:

@@ -46,7 +46,15 @@ class Pad(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return Pad.apply(grad, pad=tuple(-p for p in ctx.pad))
+        return pad_any(grad, [-p for p in ctx.pad])
+
+
+def pad_any(grad: Any, pad: Sequence[int]) -> Any:
+    """Zero padding inside a backward: plain torch work for a plain torch gradient, our
+    recorded op for our Tensor (create_graph), so a second derivative flows through it."""
+    if isinstance(grad, torch.Tensor):
+        return pad_constant(grad, pad, 0.0)
+    return Pad.apply(grad, pad=tuple(pad))
 
 
 def pad_constant(a: torch.Tensor, pad: Sequence[int], value: float) -> torch.Tensor:
@@ -110,6 +118,7 @@ def split(a: Any, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
         if split_size <= 0:
             raise RuntimeError(f"split: split_size must be positive, got {split_size}")
         sizes = [min(split_size, length - start) for start in range(0, length, split_size)]
+        sizes = sizes or [0]  # an empty dim still gives one (empty) piece, as in torch
     else:
         sizes = list(split_size)
         if sum(sizes) != length:
@@ -128,7 +137,9 @@ def chunk(a: Any, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
     length = a.shape[dim]
-    return split(a, max(-(-length // chunks), 1), dim)
+    if length == 0:  # torch gives `chunks` empty pieces
+        return split(a, [0] * chunks, dim)
+    return split(a, -(-length // chunks), dim)
 
 
 def unbind(a: Any, dim: int = 0) -> tuple[Tensor, ...]:

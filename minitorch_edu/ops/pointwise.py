@@ -111,9 +111,13 @@ class Sigmoid(Function):
 
 
 class Relu(Function):
-    """relu(a) = max(a, 0). Its derivative at exactly 0 is taken to be 0, as torch does."""
+    """relu(a) = max(a, 0). Its derivative at exactly 0 is taken to be 0, as torch does.
 
-    formula = "da = grad * (a > 0)  (= grad * (out > 0))"
+    Written as "0 where out <= 0" rather than "grad * (out > 0)": the same for numbers, and
+    like torch it lets the gradient through where out is nan.
+    """
+
+    formula = "da = grad where a > 0, else 0  (= grad masked where out <= 0)"
 
     @staticmethod
     def forward(ctx, a):
@@ -124,7 +128,7 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return grad * (out > 0)
+        return grad.masked_fill(out <= 0, 0.0)
 
 
 class Clamp(Function):
@@ -187,4 +191,10 @@ def clamp(a: Any, min: float | None = None, max: float | None = None) -> Tensor:
     """Limit every element to [min, max]; either bound may be None."""
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+    if not all(bound is None or isinstance(bound, int | float) for bound in (min, max)):
+        kinds = f"{type(min).__name__} and {type(max).__name__}"
+        raise TypeError(
+            f"clamp: min and max must be numbers, got {kinds}; for tensor bounds use "
+            "mt.maximum(a, low) and mt.minimum(a, high)"
+        )
     return Clamp.apply(a, low=min, high=max)

@@ -1,7 +1,8 @@
 """Ops that pick between values: maximum, minimum, where.
 
 The gradient goes to whichever input was picked. Where maximum/minimum meet a tie
-(a == b) each input gets half, as in torch: the subgradient in the middle.
+(a == b) each input gets half, as in torch: the subgradient in the middle. Where a
+comparison fails both ways (a nan), both inputs get the gradient, again as in torch.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from minitorch_edu.autograd.tensor import Tensor
 
 
 class Maximum(Function):
-    formula = "da = grad * [a > b] + grad/2 * [a == b];  db = grad * [b > a] + grad/2 * [a == b]"
+    formula = "da = grad * ([a > b] + [a == b] / 2);  db = grad * ([b > a] + [a == b] / 2)"
 
     @staticmethod
     def forward(ctx, a, b):
@@ -25,12 +26,12 @@ class Maximum(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        share_a = (a > b) + (a == b) * 0.5
-        return grad * share_a, grad * (1 - share_a)
+        halved_at_ties = grad * (1 - (a == b) * 0.5)
+        return halved_at_ties.masked_fill(a < b, 0.0), halved_at_ties.masked_fill(a > b, 0.0)
 
 
 class Minimum(Function):
-    formula = "da = grad * [a < b] + grad/2 * [a == b];  db = grad * [b < a] + grad/2 * [a == b]"
+    formula = "da = grad * ([a < b] + [a == b] / 2);  db = grad * ([b < a] + [a == b] / 2)"
 
     @staticmethod
     def forward(ctx, a, b):
@@ -40,8 +41,8 @@ class Minimum(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        share_a = (a < b) + (a == b) * 0.5
-        return grad * share_a, grad * (1 - share_a)
+        halved_at_ties = grad * (1 - (a == b) * 0.5)
+        return halved_at_ties.masked_fill(a > b, 0.0), halved_at_ties.masked_fill(a < b, 0.0)
 
 
 class Where(Function):

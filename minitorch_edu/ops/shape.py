@@ -104,7 +104,7 @@ def flatten(a: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     shape = list(a.shape)
     if not shape:
         return reshape(a, (1,))
-    start, end = _dim(start_dim, len(shape)), _dim(end_dim, len(shape))
+    start, end = _dim(start_dim, len(shape), "flatten"), _dim(end_dim, len(shape), "flatten")
     if start > end:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
     merged = 1
@@ -119,7 +119,8 @@ def squeeze(a: Any, dim: Any = None) -> Tensor:
     if dim is None:
         dims = {i for i, size in enumerate(shape) if size == 1}
     else:
-        dims = {_dim(d, len(shape)) for d in ((dim,) if isinstance(dim, int) else dim)}
+        rank = max(len(shape), 1)  # a 0-d tensor accepts dim 0 and -1, as in torch
+        dims = {_dim(d, rank, "squeeze") for d in ((dim,) if isinstance(dim, int) else dim)}
         dims = {d for d in dims if shape and shape[d] == 1}
     return reshape(a, [size for i, size in enumerate(shape) if i not in dims])
 
@@ -127,7 +128,7 @@ def squeeze(a: Any, dim: Any = None) -> Tensor:
 def unsqueeze(a: Any, dim: int) -> Tensor:
     """Insert a size-1 dim at position `dim`."""
     shape = list(a.shape)
-    shape.insert(_dim(dim, len(shape) + 1), 1)
+    shape.insert(_dim(dim, len(shape) + 1, "unsqueeze"), 1)
     return reshape(a, shape)
 
 
@@ -156,10 +157,10 @@ def contiguous(a: Any) -> Tensor:
     return Contiguous.apply(a)
 
 
-def _dim(d: int, ndim: int) -> int:
+def _dim(d: int, ndim: int, op: str) -> int:
     if not -ndim <= d < ndim:
         raise IndexError(
-            f"Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], "
+            f"{op}(): Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], "
             f"but got {d})"
         )
     return d % ndim

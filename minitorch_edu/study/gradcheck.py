@@ -1,6 +1,7 @@
 """gradcheck: compare an analytic gradient with central finite differences, in float64.
 
-For a function f and a fixed random tensor v of f's output shape, let L(x) = sum(f(x) * v).
+For a function f and a fixed random tensor v of f's output shape, let L(x) = sum(f(x) * v)
+(for a function with several outputs, the sum of one such term per floating-point output).
 Backward gives dL/dx exactly (up to rounding); finite differences estimate it:
 
     dL/dx_i  ~  (L(x + eps e_i) - L(x - eps e_i)) / (2 eps)        error O(eps^2)
@@ -64,10 +65,19 @@ def gradcheck(
     if not checked_inputs:
         raise ValueError("gradcheck: no floating-point input to differentiate")
 
-    output = fn(*leaves)
+    outputs = _floating_outputs(fn(*leaves))
     generator = torch.Generator().manual_seed(seed)
-    v = torch.randn(output.shape, generator=generator, dtype=torch.float64).to(output.device)
-    analytic = engine.grad(output, [leaves[i] for i in checked_inputs], v, allow_unused=True)
+    vs = [
+        torch.randn(out.shape, generator=generator, dtype=torch.float64).to(out.device)
+        for out in outputs
+    ]
+    wanted = [leaves[i] for i in checked_inputs]
+    differentiable = [(out, v) for out, v in zip(outputs, vs) if out.requires_grad]
+    if differentiable:
+        outs, grad_outputs = zip(*differentiable)
+        analytic = engine.grad(list(outs), wanted, list(grad_outputs), allow_unused=True)
+    else:  # nothing depends on the inputs: every gradient is 0
+        analytic = (None,) * len(wanted)
 
     worst = None
     checked = 0
@@ -76,7 +86,7 @@ def gradcheck(
         grad = analytic[position]
         grad = torch.zeros_like(data) if grad is None else grad.data
         for element in _indices(data.shape):
-            numeric = _central_difference(fn, leaves, i, element, v, eps)
+            numeric = _central_difference(fn, leaves, i, element, vs, eps)
             exact = grad[element].item()
             error = abs(exact - numeric)
             score = error / (atol + rtol * abs(numeric))
@@ -85,6 +95,8 @@ def gradcheck(
                 relative = error / max(abs(exact), abs(numeric), 1e-300)
                 worst = (score, i, element, exact, numeric, relative)
 
+    if worst is None:  # every input is empty: nothing to check, nothing wrong
+        return GradcheckResult(True, checked_inputs[0], (), 0.0, 0.0, 0.0, 0)
     score, i, element, exact, numeric, relative = worst
     result = GradcheckResult(score <= 1.0, i, element, exact, numeric, relative, checked)
     if not result.ok and raise_exception:
@@ -110,13 +122,20 @@ def _indices(shape: torch.Size):
         yield tuple(reversed(index))
 
 
-def _central_difference(fn, leaves, i, element, v, eps) -> float:
+def _floating_outputs(result: Any) -> list[Tensor]:
+    """fn's outputs that carry gradients: one Tensor, or the floating ones of a tuple."""
+    outputs = list(result) if isinstance(result, tuple | list) else [result]
+    return [out for out in outputs if out.is_floating_point()]
+
+
+def _central_difference(fn, leaves, i, element, vs, eps) -> float:
     data = leaves[i].data
     original = data[element].item()
     values = []
     with grad_mode.no_grad():
         for shifted in (original + eps, original - eps):
             data[element] = shifted
-            values.append((fn(*leaves).data * v).sum().item())
+            outputs = _floating_outputs(fn(*leaves))
+            values.append(sum((out.data * v).sum().item() for out, v in zip(outputs, vs)))
     data[element] = original
     return (values[0] - values[1]) / (2 * eps)

@@ -25,8 +25,8 @@ import minitorch_edu as mt
 class Comparison:
     """What `assert_matches_torch` compared, for printing or further checks."""
 
-    output: mt.Tensor
-    torch_output: torch.Tensor
+    output: Any  # an mt.Tensor, or a tuple of them
+    torch_output: Any
     grads: list[mt.Tensor | None]
     torch_grads: list[torch.Tensor | None]
 
@@ -54,8 +54,8 @@ def _leaves(inputs: Sequence[Any], requires_grad: Sequence[bool]) -> tuple[list,
 
 
 def assert_matches_torch(
-    mt_fn: Callable[..., mt.Tensor],
-    torch_fn: Callable[..., torch.Tensor],
+    mt_fn: Callable[..., Any],
+    torch_fn: Callable[..., Any],
     *inputs: Any,
     requires_grad: Sequence[bool] | None = None,
     rtol: float = 1e-7,
@@ -67,29 +67,51 @@ def assert_matches_torch(
 
     `requires_grad` says which inputs are leaves to differentiate (default: every
     floating-point tensor). Integer tensors and numbers are passed through as constants.
+    A function may return one tensor or a tuple of them (like `max(dim=...)` or `split`):
+    every output is compared, and a random gradient is sent back through each one that
+    requires grad.
     """
     if requires_grad is None:
         requires_grad = [isinstance(x, torch.Tensor) and x.is_floating_point() for x in inputs]
     ours, theirs = _leaves(inputs, requires_grad)
     out, torch_out = mt_fn(*ours), torch_fn(*theirs)
-    assert_close(out, torch_out, "forward output", rtol, atol)
-    assert out.shape == torch_out.shape, f"shape {out.shape} != torch's {torch_out.shape}"
-    assert out.dtype == torch_out.dtype, f"dtype {out.dtype} != torch's {torch_out.dtype}"
+    outs, torch_outs = _as_list(out), _as_list(torch_out)
+    assert len(outs) == len(torch_outs), f"{len(outs)} outputs, torch has {len(torch_outs)}"
+    for j, (o, t) in enumerate(zip(outs, torch_outs)):
+        what = "forward output" if len(outs) == 1 else f"forward output {j}"
+        assert isinstance(o, mt.Tensor), f"{what} is a {type(o).__name__}, not an mt.Tensor"
+        assert_close(o, t, what, rtol, atol)
+        assert o.requires_grad == t.requires_grad, (
+            f"{what}: requires_grad is {o.requires_grad}, torch's is {t.requires_grad}"
+        )
 
     grads: list = [None] * len(inputs)
     torch_grads: list = [None] * len(inputs)
     differentiable = [i for i, wants in enumerate(requires_grad) if wants]
-    if differentiable and torch_out.requires_grad:
+    used = [j for j, t in enumerate(torch_outs) if t.requires_grad]
+    if differentiable and used:
         generator = torch.Generator().manual_seed(seed)
-        grad_output = torch.randn(torch_out.shape, generator=generator, dtype=torch_out.dtype)
-        grad_output = grad_output.to(torch_out.device)
+        grad_outputs = [
+            torch.randn(torch_outs[j].shape, generator=generator, dtype=torch_outs[j].dtype).to(
+                torch_outs[j].device
+            )
+            for j in used
+        ]
         wanted = [ours[i] for i in differentiable]
         torch_wanted = [theirs[i] for i in differentiable]
         found = mt.autograd.grad(
-            out, wanted, grad_output, create_graph=double_backward, allow_unused=True
+            [outs[j] for j in used],
+            wanted,
+            grad_outputs,
+            create_graph=double_backward,
+            allow_unused=True,
         )
         torch_found = torch.autograd.grad(
-            torch_out, torch_wanted, grad_output, create_graph=double_backward, allow_unused=True
+            [torch_outs[j] for j in used],
+            torch_wanted,
+            grad_outputs,
+            create_graph=double_backward,
+            allow_unused=True,
         )
         for i, grad, torch_grad in zip(differentiable, found, torch_found):
             grads[i], torch_grads[i] = grad, torch_grad
@@ -97,6 +119,10 @@ def assert_matches_torch(
         if double_backward:
             _compare_second_order(found, torch_found, wanted, torch_wanted, generator, rtol, atol)
     return Comparison(out, torch_out, grads, torch_grads)
+
+
+def _as_list(out: Any) -> list:
+    return list(out) if isinstance(out, tuple | list) else [out]
 
 
 def _compare_grads(grad: Any, torch_grad: Any, what: str, rtol: float, atol: float) -> None:

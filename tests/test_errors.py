@@ -1,0 +1,315 @@
+"""Bad input gets a clear error that names what was wrong: the op, the shapes, dtypes, devices
+or ranges involved. One test per error.
+
+(Errors of the engine and of the Tensor API are tested beside the features they guard, in
+test_engine.py and test_tensor.py.)
+"""
+
+import pytest
+import torch
+
+import minitorch_edu as mt
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
+
+
+def raises(error, *fragments):
+    """pytest.raises that checks every fragment appears in the message (in order)."""
+    return pytest.raises(error, match=".*".join(fragment for fragment in fragments))
+
+
+# ------------------------------------------------------------------ devices
+
+SECOND_DEVICES = ["meta", pytest.param("cuda", marks=CUDA)]
+
+
+@pytest.mark.parametrize("second", SECOND_DEVICES)
+@pytest.mark.parametrize(
+    "op",
+    [
+        lambda a, b: a + b,
+        lambda a, b: a * b,
+        lambda a, b: mt.maximum(a, b),
+        lambda a, b: mt.cat([a, b]),
+        lambda a, b: mt.where(a > 0, a, b),
+    ],
+    ids=["add", "mul", "maximum", "cat", "where"],
+)
+def test_mixing_devices_names_both_devices(op, second):
+    a = mt.ones(2, 3)
+    b = mt.ones(2, 3, device=second)
+    with pytest.raises(RuntimeError) as error:
+        op(a, b)
+    message = str(error.value)
+    assert "same device" in message and "cpu" in message and second in message
+    with pytest.raises(RuntimeError, match="same device"):
+        op(b, a)
+
+
+@CUDA
+def test_matmul_across_devices_names_both_devices():
+    with raises(RuntimeError, "MatMul", "same device", "cpu", "cuda"):
+        mt.ones(2, 3) @ mt.ones(3, 2, device="cuda")
+
+
+# ------------------------------------------------------------------ shapes
+
+
+@pytest.mark.parametrize(
+    "name, op",
+    [
+        ("Add", lambda a, b: a + b),
+        ("Sub", lambda a, b: a - b),
+        ("Mul", lambda a, b: a * b),
+        ("Div", lambda a, b: a / b),
+        ("Pow", lambda a, b: a**b),
+        ("Maximum", lambda a, b: mt.maximum(a, b)),
+    ],
+)
+def test_broadcast_mismatch_names_the_op_and_the_shapes(name, op):
+    with raises(RuntimeError, name, "size of tensor", r"\[2, 3\]", r"\[4\]"):
+        op(mt.ones(2, 3), mt.ones(4))
+
+
+def test_matmul_shape_mismatch_names_both_shapes():
+    with raises(RuntimeError, "MatMul", "cannot be multiplied", r"2x3 and 2x3", r"\[2, 3\]"):
+        mt.ones(2, 3) @ mt.ones(2, 3)
+
+
+def test_matmul_of_a_0d_tensor():
+    with raises(RuntimeError, "MatMul", "at least 1D", r"float32\[\]"):
+        mt.matmul(mt.ones(2, 3), mt.tensor(2.0))
+
+
+def test_matmul_dtype_mismatch_names_both_dtypes():
+    with raises(RuntimeError, "MatMul", "same dtype", r"float32\[2, 3\]", r"float64\[3, 2\]"):
+        mt.ones(2, 3) @ mt.ones(3, 2, dtype=torch.float64)
+
+
+def test_reshape_to_a_wrong_size():
+    with raises(RuntimeError, "Reshape", r"\[4, 2\]", "size 6"):
+        mt.ones(2, 3).reshape(4, 2)
+
+
+def test_view_of_an_incompatible_layout():
+    with raises(RuntimeError, "Reshape", "view size is not compatible", r"\[3, 2\]"):
+        mt.ones(2, 3).t().view(6)
+
+
+def test_expand_to_an_incompatible_size():
+    with raises(RuntimeError, "Expand", "expanded size", r"\[4, 3\]"):
+        mt.ones(2, 3).expand(4, 3)
+
+
+def test_cat_of_mismatched_shapes():
+    with raises(RuntimeError, "Cat", "Sizes of tensors must match", r"\[2, 2\]"):
+        mt.cat([mt.ones(2, 3), mt.ones(2, 2)], 0)
+
+
+def test_cat_of_nothing():
+    with raises(RuntimeError, "cat", "non-empty"):
+        mt.cat([])
+
+
+def test_stack_of_unequal_shapes():
+    with raises(RuntimeError, "stack", "equal size", r"\(2, 3\)", r"\(2, 2\)"):
+        mt.stack([mt.ones(2, 3), mt.ones(2, 2)])
+
+
+# ------------------------------------------------------------------ dims and ranges
+
+
+@pytest.mark.parametrize(
+    "name, op",
+    [
+        ("sum", lambda a: a.sum(5)),
+        ("mean", lambda a: a.mean((0, 2))),
+        ("amax", lambda a: a.amax(-3)),
+        ("logsumexp", lambda a: a.logsumexp(2)),
+        ("var", lambda a: a.var(3)),
+        ("std", lambda a: a.std(-4)),
+        ("max", lambda a: a.max(2)),
+        ("squeeze", lambda a: a.squeeze(4)),
+        ("unsqueeze", lambda a: a.unsqueeze(4)),
+        ("flatten", lambda a: a.flatten(0, 3)),
+        ("Transpose", lambda a: a.transpose(0, 3)),
+        ("narrow", lambda a: a.narrow(2, 0, 1)),
+        ("select", lambda a: a.select(-3, 0)),
+        ("Unfold", lambda a: a.unfold(3, 1, 1)),
+    ],
+)
+def test_dim_out_of_range_names_the_op_and_the_range(name, op):
+    with raises(IndexError, name, "Dimension out of range", r"\[-"):
+        op(mt.ones(2, 3))
+
+
+def test_repeated_dims_in_a_reduction():
+    with raises(RuntimeError, "sum", r"\(0, -2\)", "multiple times"):
+        mt.ones(2, 3).sum((0, -2))
+
+
+def test_non_integer_dim():
+    with raises(TypeError, "sum", "dim must be an int", "1.5"):
+        mt.ones(2, 3).sum(1.5)
+    with raises(TypeError, "max", "dim must be an int", r"\(0, 1\)"):
+        mt.ones(2, 3).max((0, 1))
+
+
+def test_permute_that_is_not_a_permutation():
+    with raises(RuntimeError, "permute", r"\(0, 0\)", "permutation of the 2 dims"):
+        mt.ones(2, 3).permute(0, 0)
+
+
+def test_flatten_with_start_after_end():
+    with raises(RuntimeError, "flatten", "start_dim cannot come after end_dim"):
+        mt.ones(2, 3, 4).flatten(2, 1)
+
+
+def test_narrow_past_the_end():
+    with raises(RuntimeError, "narrow", r"start \(2\) \+ length \(2\) exceeds", r"\(2, 3\)"):
+        mt.ones(2, 3).narrow(1, 2, 2)
+    with raises(IndexError, "narrow", "start -4 is out of range"):
+        mt.ones(2, 3).narrow(1, -4, 1)
+
+
+def test_select_out_of_range():
+    with raises(IndexError, "select", "index 2 out of range", "size 2"):
+        mt.ones(2, 3).select(0, 2)
+
+
+def test_index_out_of_range():
+    with raises(IndexError, "GetItem", "index 5 is out of bounds", r"float32\[2, 3\]"):
+        mt.ones(2, 3)[5]
+    with raises(IndexError, "GetItem", "too many indices"):
+        mt.ones(2, 3)[0, 0, 0]
+
+
+def test_float_index_tensor():
+    with raises(IndexError, "GetItem", "must be long, int, byte or bool"):
+        mt.ones(2, 3)[mt.tensor([0.5])]
+
+
+# ------------------------------------------------------------------ dtypes of arguments
+
+
+@pytest.mark.parametrize("condition", [mt.ones(2, 3), torch.ones(2, 3), [[True] * 3] * 2])
+def test_where_condition_must_be_bool(condition):
+    with raises(TypeError, "where", "condition must be a bool tensor"):
+        mt.where(condition, mt.ones(2, 3), mt.zeros(2, 3))
+
+
+@pytest.mark.parametrize(
+    "name, op",
+    [
+        ("gather", lambda a, i: a.gather(0, i)),
+        ("scatter_add", lambda a, i: a.scatter_add(0, i, a)),
+        ("index_select", lambda a, i: a.index_select(0, i.reshape(-1))),
+        ("index_add", lambda a, i: a.index_add(0, i.reshape(-1)[:2], a)),
+    ],
+)
+@pytest.mark.parametrize("dtype", [torch.int32, torch.float32])
+def test_index_must_be_int64(name, op, dtype):
+    index = torch.zeros(2, 3, dtype=dtype)
+    with raises(RuntimeError, name, "int64", str(dtype)):
+        op(mt.ones(2, 3), index)
+
+
+def test_index_must_be_a_tensor():
+    with raises(RuntimeError, "index_select", "int64 tensor", "got list"):
+        mt.ones(2, 3).index_select(0, [0, 1])
+
+
+def test_gather_index_out_of_bounds():
+    with raises(RuntimeError, "Gather", "index 5 is out of bounds", r"int64\[1, 3\]"):
+        mt.ones(2, 3).gather(0, torch.full((1, 3), 5))
+
+
+def test_mean_of_an_integer_tensor():
+    with raises(RuntimeError, "Mean", "floating point", "Long", r"int64\[2\]"):
+        mt.tensor([1, 2]).mean()
+
+
+def test_op_on_a_string():
+    with raises(TypeError, "Exp", "expected tensors", "got str"):
+        mt.exp("a")
+
+
+# ------------------------------------------------------------------ strided windows
+
+
+def test_as_strided_out_of_bounds():
+    with raises(RuntimeError, "as_strided", r"\(3, 3\)", r"\(2, 1\)", "element 6", "only 6"):
+        mt.ones(2, 3).as_strided((3, 3), (2, 1))
+
+
+def test_as_strided_with_an_offset_out_of_bounds():
+    with raises(RuntimeError, "as_strided", "offset 5", "element 6"):
+        mt.ones(2, 3).as_strided((2,), (1,), 5)
+
+
+def test_as_strided_negative_stride():
+    with raises(RuntimeError, "as_strided", "non-negative"):
+        mt.ones(2, 3).as_strided((3,), (-1,))
+
+
+def test_as_strided_size_and_stride_lengths_differ():
+    with raises(RuntimeError, "as_strided", r"\(3,\)", r"\(1, 1\)", "differ in length"):
+        mt.ones(2, 3).as_strided((3,), (1, 1))
+
+
+def test_unfold_step_must_be_positive():
+    with raises(RuntimeError, "unfold", "step must be positive", "got 0"):
+        mt.ones(2, 3).unfold(1, 2, 0)
+
+
+def test_unfold_window_larger_than_the_dim():
+    with raises(RuntimeError, "Unfold", "maximum size", "size is 4", r"\[2, 3\]"):
+        mt.ones(2, 3).unfold(1, 4, 1)
+
+
+# ------------------------------------------------------------------ padding and splitting
+
+
+def test_pad_of_odd_length():
+    with raises(RuntimeError, "pad", "padding length 1", "even"):
+        mt.pad(mt.ones(2, 3), (1,))
+
+
+def test_pad_of_more_dims_than_the_input_has():
+    with raises(RuntimeError, "pad", "padding length 6", r"2 \* 2"):
+        mt.pad(mt.ones(2, 3), (1, 1, 1, 1, 1, 1))
+
+
+def test_pad_cropping_everything():
+    with raises(RuntimeError, "Pad", r"\(-2, -2\)", "size 3", "leaves no elements"):
+        mt.pad(mt.ones(2, 3), (-2, -2))
+
+
+def test_pad_mode_other_than_constant():
+    with raises(NotImplementedError, "pad", "'reflect'", "only 'constant'"):
+        mt.pad(mt.ones(2, 3), (1, 1), mode="reflect")
+
+
+def test_split_sizes_that_do_not_add_up():
+    with raises(RuntimeError, "split", r"\[1, 1\]", "sum to 2", "length 3"):
+        mt.ones(2, 3).split([1, 1], 1)
+
+
+def test_split_size_must_be_positive():
+    with raises(RuntimeError, "split", "positive", "got 0"):
+        mt.ones(2, 3).split(0, 1)
+
+
+def test_chunk_count_must_be_positive():
+    with raises(RuntimeError, "chunk", "greater than 0", "got: 0"):
+        mt.ones(2, 3).chunk(0)
+
+
+def test_clamp_with_tensor_bounds_points_to_maximum_and_minimum():
+    with raises(TypeError, "clamp", "must be numbers", "Tensor", "mt.maximum"):
+        mt.ones(2).clamp(min=mt.zeros(2))
+
+
+def test_clamp_without_bounds():
+    with raises(RuntimeError, "clamp", "'min' or 'max'"):
+        mt.ones(2).clamp()
