@@ -153,8 +153,9 @@ def _digest_into(digest: Any, value: Any, where: str) -> None:
                 f"checkpoint {where}: save tensor.detach(), not a tensor requiring grad"
             )
         add("tensor", f"{value.dtype}{tuple(value.shape)}")
-        flat = value.detach().reshape(-1).contiguous().cpu()
-        digest.update(flat.view(torch.uint8).numpy())  # hashed in place, not copied
+        if value.numel():  # an empty tensor may have stride 0, which cannot be viewed as bytes
+            flat = value.detach().reshape(-1).contiguous().cpu()
+            digest.update(flat.view(torch.uint8).numpy())  # hashed in place, not copied
     elif kind is float:
         add("float", value.hex())
     elif kind in _PLAIN_TYPES:
