@@ -46,7 +46,7 @@ def _unwrap_nested(data: Any) -> Any:
 def _factory(make: Any, size: tuple, requires_grad: bool, **kwargs: Any) -> Tensor:
     if len(size) == 1 and isinstance(size[0], list | tuple | torch.Size):
         size = tuple(size[0])
-    return Tensor(make(*size, **kwargs), requires_grad=requires_grad)
+    return Tensor(make(size, **kwargs), requires_grad=requires_grad)  # () makes a 0-d tensor
 
 
 def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:

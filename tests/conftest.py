@@ -58,3 +58,8 @@ def pytest_collection_modifyitems(config, items):
 def device(request):
     """Every test that takes `device` runs on CPU, and on CUDA when a GPU is present."""
     return torch.device(request.param)
+
+
+# One intra-op thread: the tests run many tiny ops, for which threads only add contention
+# (badly so when several test processes share the cores).
+torch.set_num_threads(1)
