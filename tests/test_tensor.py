@@ -64,7 +64,6 @@ def test_tensor_with_dtype_device_and_requires_grad():
         ("zeros", (2, 3)),
         ("zeros", ((2, 3),)),
         ("zeros", ((),)),
-        ("ones", ()),
         ("ones", ([4],)),
         ("ones", (torch.Size([2, 1]),)),
         ("empty", (0, 2)),
