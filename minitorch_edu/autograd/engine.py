@@ -96,10 +96,17 @@ def backward(
                     f"One of the differentiated Tensors (index {index}) does not require grad"
                 )
 
-    with grad_mode.set_grad_enabled(create_graph):
-        pass_ = _BackwardPass(create_graph, retain_graph, targets, accumulate)
-        pass_.seed(outputs, grad_outputs)
-        pass_.run()
+    tracer = function.tracer
+    if tracer is not None:
+        tracer.on_backward_begin(outputs)
+    try:
+        with grad_mode.set_grad_enabled(create_graph):
+            pass_ = _BackwardPass(create_graph, retain_graph, targets, accumulate)
+            pass_.seed(outputs, grad_outputs)
+            pass_.run()
+    finally:
+        if tracer is not None:
+            tracer.on_backward_end()
 
     if accumulate:
         return None
@@ -238,6 +245,8 @@ class _BackwardPass:
 
     def deliver(self, tensor: Tensor, grad: Any, grad_of_node: Any) -> None:
         """Add a finished gradient into `tensor.grad`, or keep it for autograd.grad."""
+        if function.tracer is not None:
+            function.tracer.on_deliver(tensor, grad)
         if not self.accumulate:
             previous = self.captured.get(tensor)
             self.captured[tensor] = grad if previous is None else previous + grad

@@ -42,6 +42,10 @@ from minitorch_edu.autograd.tensor import Tensor
 _OUTPUT = object()  # marks "the op's own result" among the saved tensors
 
 # The active study tracer (minitorch_edu.study.trace) or None: one check per op when unused.
+# It is told: on_forward(cls, node_or_None, inputs, options, result) after every op;
+# on_backward_begin(outputs) / on_backward_end() around a backward pass;
+# on_backward(node, grad, input_grads) after each node's backward; and
+# on_deliver(tensor, grad) when a finished gradient reaches a leaf (or a requested input).
 tracer = None
 
 FREED_MESSAGE = (

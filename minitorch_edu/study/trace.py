@@ -207,6 +207,21 @@ class Tape:
         if self._previous is not None:
             self._previous.on_backward(node, grad, input_grads)
 
+    def on_backward_begin(self, outputs: Any) -> None:
+        """Called by the engine when a backward pass starts."""
+        if self._previous is not None:
+            self._previous.on_backward_begin(outputs)
+
+    def on_backward_end(self) -> None:
+        """Called by the engine when a backward pass ends (also after an error)."""
+        if self._previous is not None:
+            self._previous.on_backward_end()
+
+    def on_deliver(self, tensor: Tensor, grad: Any) -> None:
+        """Called by the engine when a finished gradient reaches a leaf or requested input."""
+        if self._previous is not None:
+            self._previous.on_deliver(tensor, grad)
+
     def _room(self) -> bool:
         if self.max_steps is not None and len(self.steps) >= self.max_steps:
             self.dropped_steps += 1
