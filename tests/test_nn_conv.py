@@ -321,9 +321,14 @@ def test_pad_matches_torch(mode, data, device):
     amounts = []
     for i in range(spatial):
         size = shape[-1 - i]
-        limit = {"reflect": size - 1, "circular": size}.get(mode, 3)
-        low = -1 if mode == "constant" and size > 2 else 0
-        amounts += [data.draw(st.integers(low, min(limit, 3))) for _ in range(2)]
+        # Negative amounts crop; at least one element must stay. Circular crops before it
+        # wraps, so its wrap limit is the cropped size; reflect's limit is the original size.
+        crop_before = data.draw(st.integers(0, min(size - 1, 2)))
+        crop_after = data.draw(st.integers(0, min(size - 1 - crop_before, 2)))
+        kept = size - crop_before - crop_after
+        limit = min({"reflect": size - 1, "circular": kept}.get(mode, 3), 3)
+        for crop in (crop_before, crop_after):
+            amounts.append(-crop if crop else data.draw(st.integers(0, limit)))
     value = 1.5 if mode == "constant" else None
     assert_matches_torch(
         lambda x: F.pad(x, amounts, mode=mode, value=value),
