@@ -10,6 +10,13 @@ from minitorch_edu.study.chain import (
 from minitorch_edu.study.format import Snapshot, snapshot
 from minitorch_edu.study.gradcheck import GradcheckError, GradcheckResult, gradcheck
 from minitorch_edu.study.graph import GraphPicture, GraphvizNotFoundError, draw, render, to_dot
+from minitorch_edu.study.optimizer_step import (
+    Hyperparameter,
+    Line,
+    StateEntry,
+    StepExplanation,
+    explain_step,
+)
 from minitorch_edu.study.trace import Step, Tape, trace
 
 __all__ = [
@@ -19,13 +26,18 @@ __all__ = [
     "GradientExplanation",
     "GraphPicture",
     "GraphvizNotFoundError",
+    "Hyperparameter",
+    "Line",
     "Snapshot",
+    "StateEntry",
     "Step",
+    "StepExplanation",
     "Tape",
     "Term",
     "Use",
     "draw",
     "explain_gradient",
+    "explain_step",
     "gradcheck",
     "render",
     "snapshot",
