@@ -53,7 +53,7 @@ def run_explained(optimizer, param, index, grad):
     assert step.before == value_before and step.gradient == grad[index].item()
     assert step.actual == param.data[index].item()
     assert close(step.new_value, step.actual, *line_magnitudes(step, "param")), step
-    state_after = optimizer.state[param]
+    state_after = optimizer.state.get(param, {})
     assert {entry.name for entry in step.state} == set(state_after)
     for entry in step.state:
         before = state_before.get(entry.name)

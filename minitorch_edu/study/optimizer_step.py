@@ -5,7 +5,7 @@
     print(step)            # the update rule, each line with its numbers
     step.new_value         # θ_t as the formulas give it ...
     step.actual            # ... and as the real step left it (they agree)
-    step.lines[2].value    # m_t, say; step.lines[2].formula is the line from Adam's docstring
+    step.lines[1].value    # m_t, say; step.lines[1].formula is the line from Adam's docstring
 
 The formula lines are the ones in the optimizer's docstring (SGD, Adagrad, RMSprop, Adam,
 AdamW follow PyTorch's algorithm boxes), with the branches this step takes: with momentum
@@ -228,7 +228,7 @@ class StepExplanation:
         }
 
 
-class explain_step:  # noqa: N801 - used like a function: `with explain_step(...) as step:`
+class explain_step:  # lower case: used like a function, `with explain_step(...) as step:`
     """Explain the next `optimizer.step()` for one element of one parameter.
 
         with mt.study.explain_step(optimizer, W, (0, 1), names={W: "W"}) as step:
@@ -276,6 +276,7 @@ class explain_step:  # noqa: N801 - used like a function: `with explain_step(...
 
     # ------------------------------------------------------------------ context manager
     def __enter__(self) -> StepExplanation:
+        self._before = None
         self.explanation = StepExplanation(
             optimizer=type(self.optimizer).__name__,
             label=self.label,
