@@ -158,6 +158,13 @@ class BackwardPass:
 class Tape:
     """The steps recorded by `trace()`: a context manager, a list of Steps, a printable table.
 
+    Reading it:
+        steps, forward_steps, backward_steps, deliver_steps   Steps, in the order they ran
+        passes            the backward passes (BackwardPass: number, outputs, first_step,
+                          end_step); backward_pass(n) the steps of pass n (default: the last)
+        history(tensor)   the steps about one tensor, .grad's formation included
+        table(), to_json(), save_json()
+
     Settings:
         print_limit  tensors with at most this many elements print whole, others as a summary
         store_limit  tensors with at most this many elements are copied; bigger ones keep only
