@@ -34,6 +34,7 @@ from minitorch_edu.data import (
     load_digits,
     load_mnist,
 )
+from minitorch_edu.study.cli import add_explain_command
 from minitorch_edu.train import (
     TRAJECTORY_OPTIONS,
     ResumeError,
@@ -115,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_train_command(commands)
+    add_explain_command(commands)
     return parser
 
 

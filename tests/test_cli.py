@@ -338,3 +338,13 @@ def test_resume_stays_on_the_device_it_started_on(saved_run, tmp_path, capsys, m
     assert f"argument --resume: {moved} was trained on cuda, and torch finds no CUDA GPU" in error
     error = usage_error(capsys, "--resume", str(moved), "--epochs", "2", "--device", "cpu")
     assert "--device cpu (checkpoint: cuda)" in error
+
+
+def test_explain_is_a_command_of_the_main_program(capsys):
+    assert cli.main(["explain", "optimizer", "--name", "sgd", "--momentum", "0.9"]) == 0
+    printed = capsys.readouterr().out
+    assert "SGD step for weight[0, 0]" in printed
+    assert "agrees" in printed and "DIFFERS" not in printed
+    with pytest.raises(SystemExit) as usage:
+        cli.main(["explain", "optimizer", "--name", "lbfgs"])
+    assert usage.value.code == 2
