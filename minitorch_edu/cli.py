@@ -1,15 +1,17 @@
 """The `minitorch-edu` command (also `python -m minitorch_edu`).
 
-    minitorch-edu train --data digits --model mlp --optimizer adam --epochs 5
+    minitorch-edu train                       MLP on the bundled digits, SGD with momentum,
+                                              compared step by step with torch
+    minitorch-edu train --model cnn --optimizer adam --epochs 5 --plot curves.png
     minitorch-edu train --data mnist:/data/mnist --model cnn --device cuda --save run.pt
-    minitorch-edu train --resume run.pt
+    minitorch-edu train --resume run.pt --epochs 20
 
 Arguments are checked before anything runs; a bad one is a usage error (exit code 2) that
-says what was wrong. Errors met while running (a damaged data file or checkpoint) print one
-line and exit with code 1.
+says what was wrong. Errors met while running (a damaged data file or checkpoint, a checkpoint
+that cannot continue this run) print one line and exit with code 1.
 
-Status: `train` parses and validates its options and loads the data; the training loop itself
-(`run_training`) is not written yet and says so.
+Each subcommand is added to the parser by a function `add_<name>_command(commands)` that builds
+its sub-parser and sets `handler`, a function(arguments) -> exit code that `main` calls.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from minitorch_edu.checkpoint import CheckpointError
+from minitorch_edu.checkpoint import TRAINING_KEYS, CheckpointError, load_checkpoint
 from minitorch_edu.data import (
     IdxFormatError,
     TensorDataset,
@@ -31,17 +34,41 @@ from minitorch_edu.data import (
     load_digits,
     load_mnist,
 )
+from minitorch_edu.study.cli import add_explain_command
+from minitorch_edu.train import (
+    TRAJECTORY_OPTIONS,
+    ResumeError,
+    TorchTwinUnavailable,
+    TrainingResult,
+)
+from minitorch_edu.train import run_training as train_on
 
 PROGRAM = "minitorch-edu"
 DATASETS = ("digits", "mnist")
 MODELS = ("mlp", "cnn")
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
-# Learning rate used when --lr is not given: what usually trains these small models well.
-DEFAULT_LEARNING_RATES = {"sgd": 0.1, "adagrad": 0.05, "rmsprop": 0.001, "adam": 0.001}
+# What `minitorch-edu train` does when an option is left out (and no checkpoint is resumed).
+# These defaults reach over 97% test accuracy on the digits in about ten seconds.
+TRAIN_DEFAULTS = {
+    "data": "digits",
+    "model": "mlp",
+    "optimizer": "sgd",
+    "batch_size": 64,
+    "epochs": 10,
+    "seed": 0,
+    "device": "auto",
+    "dtype": "float32",
+    "compare_torch": True,
+}
+# Learning rate used when --lr is not given: what trains these small models well.
+DEFAULT_LEARNING_RATES = {"sgd": 0.02, "adagrad": 0.05, "rmsprop": 0.001, "adam": 0.001}
 MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
+DEFAULT_MOMENTUM = {"sgd": 0.9, "rmsprop": 0.0}
 # The digits train/test split is fixed, whatever --seed says, so runs with different seeds
 # are scored on the same test set.
 DIGITS_SPLIT_SEED = 0
+# Errors met while running: one line on stderr and exit code 1, no traceback.
+RUN_ERRORS = (OSError, IdxFormatError, CheckpointError, ResumeError, TorchTwinUnavailable)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,11 +80,12 @@ class TrainConfig:
     model: str
     optimizer: str
     lr: float
-    momentum: float
+    momentum: float  # 0 for the optimizers without momentum
     batch_size: int
-    epochs: int
+    epochs: int  # the total to reach, counting the epochs before a resume
     seed: int
     device: str  # "cpu" or "cuda", already resolved from "auto"
+    dtype: str  # "float32" or "float64": the parameters' and images' dtype
     compare_torch: bool
     plot: str | None
     save: str | None
@@ -87,27 +115,49 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    add_train_command(commands)
+    add_explain_command(commands)
+    return parser
 
+
+def add_train_command(commands: Any) -> None:
+    """The `train` subcommand. Options that shape training default to None here, so that a
+    resumed run can tell the options given from those left out; `validate_train_arguments`
+    fills in TRAIN_DEFAULTS (or the checkpoint's values)."""
+    defaults = TRAIN_DEFAULTS
     train = commands.add_parser(
         "train",
-        help="train a small image classifier (training loop not written yet: this version "
-        "validates options and loads the data)",
-        description="Train a model on the bundled digits or on MNIST files you have. "
-        "Status: options are validated and the data is loaded; the training loop is not "
-        "written yet.",
+        help="train an image classifier, side by side with its torch twin",
+        description="Train an MLP or a LeNet CNN on the bundled 8x8 digits or on MNIST files "
+        "you have, with a progress bar, per-epoch loss and test accuracy, and (by default) "
+        "the same network trained by torch.nn/torch.optim from the same weights on the same "
+        "batches, to show that both compute the same thing. With no options: "
+        f"{defaults['model']} on {defaults['data']}, sgd with momentum "
+        f"{DEFAULT_MOMENTUM['sgd']:g}, {defaults['epochs']} epochs.",
+        epilog="Resuming: --resume PATH continues a run saved with --save. Options left out "
+        "are taken from the checkpoint; options given must equal the checkpoint's, except "
+        "--epochs (the total to reach), --save and --plot. The resumed run computes exactly "
+        "what the uninterrupted run would have.",
     )
     train.add_argument(
         "--data",
-        default="digits",
+        default=None,
         metavar="digits|mnist:PATH",
         help="scikit-learn's bundled 8x8 digits, or MNIST IDX files in directory PATH "
-        "(train-images-idx3-ubyte[.gz] and friends; nothing is downloaded); default: %(default)s",
+        "(train-images-idx3-ubyte[.gz] and friends; nothing is downloaded); "
+        f"default: {defaults['data']}",
     )
     train.add_argument(
-        "--model", choices=MODELS, default="mlp", help="network to train (default: %(default)s)"
+        "--model",
+        choices=MODELS,
+        default=None,
+        help=f"network to train: a 4-layer MLP or LeNet (default: {defaults['model']})",
     )
     train.add_argument(
-        "--optimizer", choices=OPTIMIZERS, default="adam", help="optimizer (default: %(default)s)"
+        "--optimizer",
+        choices=OPTIMIZERS,
+        default=None,
+        help=f"optimizer (default: {defaults['optimizer']})",
     )
     train.add_argument(
         "--lr",
@@ -121,36 +171,66 @@ def build_parser() -> argparse.ArgumentParser:
         "--momentum",
         type=float,
         default=None,
-        help="momentum in [0, 1), for sgd and rmsprop (default: 0)",
+        help="momentum in [0, 1), for sgd and rmsprop (default: "
+        + ", ".join(f"{name} {value:g}" for name, value in DEFAULT_MOMENTUM.items())
+        + ")",
     )
     train.add_argument(
-        "--batch-size", type=int, default=64, help="samples per batch (default: %(default)s)"
+        "--batch-size",
+        type=int,
+        default=None,
+        help=f"samples per batch (default: {defaults['batch_size']})",
     )
     train.add_argument(
-        "--epochs", type=int, default=5, help="passes over the training set (default: %(default)s)"
+        "--epochs",
+        type=int,
+        default=None,
+        help="passes over the training set; with --resume, the total to reach "
+        f"(default: {defaults['epochs']}, or the checkpoint's)",
     )
     train.add_argument(
-        "--seed", type=int, default=0, help="seed for weights and shuffling (default: %(default)s)"
+        "--seed",
+        type=int,
+        default=None,
+        help=f"seed for the initial weights and the batch order (default: {defaults['seed']})",
     )
     train.add_argument(
         "--device",
         choices=("auto", "cpu", "cuda"),
-        default="auto",
-        help="where tensors live; auto picks cuda when a GPU is present (default: %(default)s)",
+        default=None,
+        help="where tensors live; auto picks cuda when a GPU is present "
+        f"(default: {defaults['device']})",
+    )
+    train.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default=None,
+        help="floating-point type of the weights and images; float64 shows how closely the "
+        f"two libraries agree when rounding is tiny (default: {defaults['dtype']})",
     )
     train.add_argument(
         "--compare-torch",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="train a torch.nn/torch.optim twin alongside and report how far apart they are "
+        default=None,
+        help="train the torch.nn/torch.optim twin alongside, from the same weights on the same "
+        "batches, and report how far apart the losses are and each side's time per step "
         "(default: on)",
     )
-    train.add_argument("--plot", metavar="PATH.png", default=None, help="save learning curves")
-    train.add_argument("--save", metavar="PATH", default=None, help="write a checkpoint here")
-    train.add_argument("--resume", metavar="PATH", default=None, help="continue from a checkpoint")
+    train.add_argument(
+        "--plot", metavar="PATH.png", default=None, help="save loss and accuracy curves as a PNG"
+    )
+    train.add_argument(
+        "--save",
+        metavar="PATH",
+        default=None,
+        help="write a checkpoint here after every epoch (atomically: an interrupted write "
+        "leaves the previous checkpoint whole)",
+    )
+    train.add_argument(
+        "--resume", metavar="PATH", default=None, help="continue the run saved in this checkpoint"
+    )
     # The command's own parser rides along, so its usage errors show `minitorch-edu train` usage.
     train.set_defaults(handler=_train_command, command_parser=train)
-    return parser
 
 
 def parse_train_config(argv: list[str]) -> TrainConfig:
@@ -159,33 +239,50 @@ def parse_train_config(argv: list[str]) -> TrainConfig:
 
 
 def validate_train_arguments(arguments: argparse.Namespace) -> TrainConfig:
-    """Check the `train` options and resolve defaults; a usage error (exit 2) on a bad one."""
+    """Check the `train` options and fill in the ones left out; a usage error (exit 2) on a bad
+    one. With --resume the checkpoint is read (CheckpointError if it is not ours) and supplies
+    the options left out."""
     error = arguments.command_parser.error
-    data, data_path = _parse_data(arguments.data, error)
+    given = {
+        name: getattr(arguments, name)
+        for name in (*TRAIN_DEFAULTS, "lr", "momentum")
+        if getattr(arguments, name) is not None
+    }
+    saved, epochs_done = None, 0
+    if arguments.resume is not None:
+        saved, epochs_done = _saved_config(arguments.resume, error)
+        # The checkpoint's values, in the form the command line gives them.
+        fallback = {name: saved[name] for name in (*TRAIN_DEFAULTS, "lr", "momentum")}
+        fallback["data"] = saved["data"] + (f":{saved['data_path']}" if saved["data_path"] else "")
+    else:
+        fallback = dict(TRAIN_DEFAULTS)
+    values = {**fallback, **given}
 
-    lr = DEFAULT_LEARNING_RATES[arguments.optimizer] if arguments.lr is None else arguments.lr
-    if not (math.isfinite(lr) and lr > 0):
-        error(f"argument --lr: must be a positive number, got {lr}")
-    momentum = arguments.momentum
-    if momentum is not None and arguments.optimizer not in MOMENTUM_OPTIMIZERS:
+    data, data_path = _parse_data(values["data"], error)
+    optimizer = values["optimizer"]
+    if "momentum" in given and optimizer not in MOMENTUM_OPTIMIZERS:
         error(
-            f"argument --momentum: {arguments.optimizer} has no momentum "
+            f"argument --momentum: {optimizer} has no momentum "
             f"(it applies to {' and '.join(MOMENTUM_OPTIMIZERS)})"
         )
-    momentum = 0.0 if momentum is None else momentum
+    values.setdefault("lr", DEFAULT_LEARNING_RATES[optimizer])  # defaults for the optimizer
+    values.setdefault("momentum", DEFAULT_MOMENTUM.get(optimizer, 0.0))
+    lr, momentum = values["lr"], values["momentum"]
+    if not (math.isfinite(lr) and lr > 0):
+        error(f"argument --lr: must be a positive number, got {lr}")
     if not (math.isfinite(momentum) and 0 <= momentum < 1):
         error(f"argument --momentum: must be in [0, 1), got {momentum}")
-    for flag, value in (("--batch-size", arguments.batch_size), ("--epochs", arguments.epochs)):
-        if value <= 0:
-            error(f"argument {flag}: must be a positive integer, got {value}")
-    if arguments.seed < 0:
-        error(f"argument --seed: must be a non-negative integer, got {arguments.seed}")
-
-    device = arguments.device
-    if device == "cuda" and not torch.cuda.is_available():
-        error("argument --device: cuda was requested but torch finds no CUDA GPU on this machine")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    for flag, name in (("--batch-size", "batch_size"), ("--epochs", "epochs")):
+        if values[name] <= 0:
+            error(f"argument {flag}: must be a positive integer, got {values[name]}")
+    if values["seed"] < 0:
+        error(f"argument --seed: must be a non-negative integer, got {values['seed']}")
+    if saved is not None and "device" not in given and not _device_available(saved["device"]):
+        error(
+            f"argument --resume: {arguments.resume} was trained on {saved['device']}, and torch "
+            "finds no CUDA GPU here; a resumed run continues on the device it started on"
+        )
+    device = _resolve_device(values["device"], error)
 
     if arguments.plot is not None:
         if Path(arguments.plot).suffix.lower() != ".png":
@@ -195,25 +292,82 @@ def validate_train_arguments(arguments: argparse.Namespace) -> TrainConfig:
         if Path(arguments.save).is_dir():
             error(f"argument --save: {arguments.save} is a directory; give a file name")
         _check_parent_directory("--save", arguments.save, error)
-    if arguments.resume is not None and not Path(arguments.resume).is_file():
-        error(f"argument --resume: checkpoint {arguments.resume} does not exist")
 
-    return TrainConfig(
+    config = TrainConfig(
         data=data,
         data_path=data_path,
-        model=arguments.model,
-        optimizer=arguments.optimizer,
+        model=values["model"],
+        optimizer=optimizer,
         lr=lr,
         momentum=momentum,
-        batch_size=arguments.batch_size,
-        epochs=arguments.epochs,
-        seed=arguments.seed,
+        batch_size=values["batch_size"],
+        epochs=values["epochs"],
+        seed=values["seed"],
         device=device,
-        compare_torch=arguments.compare_torch,
+        dtype=values["dtype"],
+        compare_torch=values["compare_torch"],
         plot=arguments.plot,
         save=arguments.save,
         resume=arguments.resume,
     )
+    if saved is not None:
+        _check_resume_options(config, saved, epochs_done, error)
+    return config
+
+
+def _saved_config(path: str, error: Any) -> tuple[dict[str, Any], int]:
+    """(the run options saved in checkpoint `path`, epochs it has completed)."""
+    if not Path(path).is_file():
+        error(f"argument --resume: checkpoint {path} does not exist")
+    payload = load_checkpoint(path, required_keys=TRAINING_KEYS)
+    try:
+        saved = TrainConfig.from_dict(payload["config"]).to_dict()
+    except (TypeError, ValueError) as problem:
+        raise CheckpointError(
+            f"{path} holds no `minitorch-edu train` run settings this version understands "
+            f"({problem})"
+        ) from problem
+    return saved, payload["epoch"]
+
+
+def _check_resume_options(
+    config: TrainConfig, saved: dict[str, Any], epochs_done: int, error: Any
+) -> None:
+    current = config.to_dict()
+    differences = [
+        f"--{name.replace('_', '-')} {_option_text(name, current)} (checkpoint: "
+        f"{_option_text(name, saved)})"
+        for name in TRAJECTORY_OPTIONS
+        if current[name] != saved[name]
+    ]
+    if differences:
+        error(
+            f"argument --resume: a resumed run must train as the saved one did; leave these "
+            f"options out or give the checkpoint's values: {'; '.join(differences)}"
+        )
+    if config.epochs <= epochs_done:
+        error(
+            f"argument --epochs: {config.resume} has completed {epochs_done} epochs already; "
+            f"to train further, ask for more with --epochs N, N > {epochs_done}"
+        )
+
+
+def _option_text(name: str, values: dict[str, Any]) -> str:
+    if name == "compare_torch":
+        return "on" if values[name] else "off"
+    return str(values[name])
+
+
+def _device_available(device: str) -> bool:
+    return device != "cuda" or torch.cuda.is_available()
+
+
+def _resolve_device(device: str, error: Any) -> str:
+    if not _device_available(device):
+        error("argument --device: cuda was requested but torch finds no CUDA GPU on this machine")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
 
 
 def _parse_data(spec: str, error: Any) -> tuple[str, str | None]:
@@ -259,28 +413,29 @@ def load_datasets(config: TrainConfig) -> tuple[TensorDataset, TensorDataset]:
     return train, test
 
 
-def run_training(config: TrainConfig) -> dict[str, Any]:
-    """Train as `config` says and return the metrics. Not written yet past loading the data."""
-    load_datasets(config)
-    raise NotImplementedError(
-        "the training loop is not written yet: options were validated and the data loaded, "
-        "but no model was trained"
-    )
+def run_training(config: TrainConfig) -> TrainingResult:
+    """Load the data and train as `config` says (minitorch_edu.train.run_training)."""
+    return train_on(config, *load_datasets(config))
 
 
-def _train_command(config: TrainConfig) -> int:
-    run_training(config)
+def _train_command(arguments: argparse.Namespace) -> int:
+    run_training(validate_train_arguments(arguments))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
-    config = validate_train_arguments(arguments)
     try:
-        return arguments.handler(config)
-    except (FileNotFoundError, IdxFormatError, CheckpointError, NotImplementedError) as failure:
+        return arguments.handler(arguments)
+    except BrokenPipeError:  # the output went to a program that stopped reading (`| head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second complaint
+        return 1
+    except RUN_ERRORS as failure:
         print(f"{PROGRAM}: error: {failure}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"{PROGRAM}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

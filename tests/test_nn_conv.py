@@ -89,52 +89,10 @@ def test_linear_rejects_dtype_mismatch():
 
 
 # ---------------------------------------------------------------------------- Conv1d, Conv2d
-@st.composite
-def conv_settings(draw, spatial_dims):
-    """A valid configuration and an input shape for it."""
-    d = spatial_dims
-    groups = draw(st.sampled_from([1, 1, 2, 3]))
-    kernel_size = tuple(draw(st.integers(1, 3)) for _ in range(d))
-    stride = tuple(draw(st.integers(1, 3)) for _ in range(d))
-    dilation = tuple(draw(st.integers(1, 2)) for _ in range(d))
-    paddings = [st.integers(0, 2), st.tuples(*[st.integers(0, 2)] * d), st.just("valid")]
-    if all(s == 1 for s in stride):
-        paddings.append(st.just("same"))
-    padding = draw(st.one_of(*paddings))
-    padding_mode = draw(st.sampled_from(["zeros", "zeros", "reflect", "replicate", "circular"]))
-    settings_ = dict(
-        in_channels=groups * draw(st.integers(1, 2)),
-        out_channels=groups * draw(st.integers(1, 2)),
-        kernel_size=kernel_size,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        bias=draw(st.booleans()),
-        padding_mode=padding_mode,
-    )
-    if padding == "same":
-        amounts = same_padding(kernel_size, dilation)
-    elif padding == "valid":
-        amounts = [(0, 0)] * d
-    else:
-        amounts = [(p, p) for p in ((padding,) * d if isinstance(padding, int) else padding)]
-    sizes = []
-    for k, dl, (before, after) in zip(kernel_size, dilation, amounts):
-        smallest = max(1, dl * (k - 1) + 1 - before - after)
-        if padding_mode == "reflect":
-            smallest = max(smallest, before + 1, after + 1)
-        elif padding_mode == "circular":
-            smallest = max(smallest, before, after)
-        sizes.append(draw(st.integers(smallest, smallest + 4)))
-    batch = draw(st.sampled_from([(), (1,), (2,)]))
-    return settings_, (*batch, settings_["in_channels"], *sizes)
-
-
 @pytest.mark.parametrize("spatial_dims", [1, 2])
 @given(data=st.data(), seed=st.integers(0, 2**16))
 def test_conv_matches_torch(spatial_dims, data, seed, device):
-    config, input_shape = data.draw(conv_settings(spatial_dims))
+    config, input_shape = data.draw(mts.conv_configs(spatial_dims))
     layer = seeded(lambda: CONV[spatial_dims](**config), seed).to(device, torch.float64)
     x = data.draw(mts.tensors(shape=input_shape, device=device))
     assert_matches_twin(layer, x)
@@ -145,7 +103,7 @@ def test_conv_matches_torch(spatial_dims, data, seed, device):
 @given(data=st.data())
 def test_conv_second_order_matches_torch(spatial_dims, data):
     """Gradients of gradients (create_graph) go through the composed definition."""
-    config, input_shape = data.draw(conv_settings(spatial_dims))
+    config, input_shape = data.draw(mts.conv_configs(spatial_dims))
     if config["padding_mode"] != "zeros":
         config["padding_mode"] = "zeros"
     x = data.draw(mts.tensors(shape=input_shape))
@@ -172,7 +130,7 @@ def test_conv_second_order_matches_torch(spatial_dims, data):
 @settings(max_examples=10)
 @given(data=st.data())
 def test_conv2d_matches_finite_differences(data):
-    config, input_shape = data.draw(conv_settings(2))
+    config, input_shape = data.draw(mts.conv_configs(2))
     x = data.draw(mts.tensors(shape=input_shape))
     weight_shape = (
         config["out_channels"],
@@ -186,7 +144,7 @@ def test_conv2d_matches_finite_differences(data):
 
 @given(data=st.data())
 def test_composed_definition_equals_the_fast_convolution(data):
-    config, input_shape = data.draw(conv_settings(2))
+    config, input_shape = data.draw(mts.conv_configs(2))
     x = data.draw(mts.tensors(shape=input_shape))
     if x.dim() == 3:
         x = x.unsqueeze(0)
@@ -321,9 +279,14 @@ def test_pad_matches_torch(mode, data, device):
     amounts = []
     for i in range(spatial):
         size = shape[-1 - i]
-        limit = {"reflect": size - 1, "circular": size}.get(mode, 3)
-        low = -1 if mode == "constant" and size > 2 else 0
-        amounts += [data.draw(st.integers(low, min(limit, 3))) for _ in range(2)]
+        # Negative amounts crop; at least one element must stay. Circular crops before it
+        # wraps, so its wrap limit is the cropped size; reflect's limit is the original size.
+        crop_before = data.draw(st.integers(0, min(size - 1, 2)))
+        crop_after = data.draw(st.integers(0, min(size - 1 - crop_before, 2)))
+        kept = size - crop_before - crop_after
+        limit = min({"reflect": size - 1, "circular": kept}.get(mode, 3), 3)
+        for crop in (crop_before, crop_after):
+            amounts.append(-crop if crop else data.draw(st.integers(0, limit)))
     value = 1.5 if mode == "constant" else None
     assert_matches_torch(
         lambda x: F.pad(x, amounts, mode=mode, value=value),

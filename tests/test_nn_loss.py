@@ -19,40 +19,11 @@ from minitorch_edu.study import gradcheck
 from minitorch_edu.testing import strategies as mts
 from reference.nn import assert_matches_twin
 
-REDUCTIONS = st.sampled_from(["mean", "sum", "none"])
 
-
-@st.composite
-def classification(draw, device="cpu", allow_probabilities=True):
-    """(input shape, class dim size, a target tensor, ignore_index) for a classifier loss."""
-    classes = draw(st.integers(1, 5))
-    batched = draw(st.integers(0, 4)) > 0
-    extra = tuple(draw(st.lists(st.integers(1, 3), max_size=2))) if batched else ()
-    batch = (draw(st.integers(1, 4)),) if batched else ()
-    input_shape = (*batch, classes, *extra)
-    target_shape = (*batch, *extra)
-    ignore_index = draw(st.sampled_from([-100, -100, 0, classes - 1, -1]))
-    if allow_probabilities and draw(st.integers(0, 3)) == 0:
-        target = draw(mts.tensors(shape=input_shape, min_value=0, max_value=1, device=device))
-        return input_shape, classes, target, -100
-    labels = st.integers(0, classes - 1)
-    if draw(st.booleans()):
-        labels = st.one_of(labels, st.just(ignore_index))
-    flat = [draw(labels) for _ in range(int(np.prod(target_shape, dtype=int)))]
-    values = torch.tensor(flat, dtype=torch.int64, device=device).reshape(target_shape)
-    return input_shape, classes, values, ignore_index
-
-
-def class_weights(classes, device):
-    return st.one_of(
-        st.none(), mts.tensors(shape=(classes,), min_value=0.1, max_value=2.0, device=device)
-    )
-
-
-@given(data=st.data(), reduction=REDUCTIONS)
+@given(data=st.data(), reduction=mts.reductions())
 def test_cross_entropy_matches_torch(data, reduction, device):
-    input_shape, classes, target, ignore_index = data.draw(classification(device))
-    weight = data.draw(class_weights(classes, device))
+    input_shape, classes, target, ignore_index = data.draw(mts.classification_targets(device))
+    weight = data.draw(mts.class_weights(classes, device))
     smoothing = data.draw(st.sampled_from([0.0, 0.0, 0.1, 0.35, 1.0]))
     loss = mt.nn.CrossEntropyLoss(
         weight=weight, ignore_index=ignore_index, reduction=reduction, label_smoothing=smoothing
@@ -61,12 +32,12 @@ def test_cross_entropy_matches_torch(data, reduction, device):
     assert_matches_twin(loss, logits, target)
 
 
-@given(data=st.data(), reduction=REDUCTIONS)
+@given(data=st.data(), reduction=mts.reductions())
 def test_nll_loss_matches_torch(data, reduction, device):
     input_shape, classes, target, ignore_index = data.draw(
-        classification(device, allow_probabilities=False)
+        mts.classification_targets(device, allow_probabilities=False)
     )
-    weight = data.draw(class_weights(classes, device))
+    weight = data.draw(mts.class_weights(classes, device))
     loss = mt.nn.NLLLoss(weight=weight, ignore_index=ignore_index, reduction=reduction)
     # Contiguous: torch's own nll_loss2d backward fails on permuted inputs (ours does not).
     log_probabilities = data.draw(
@@ -75,7 +46,7 @@ def test_nll_loss_matches_torch(data, reduction, device):
     assert_matches_twin(loss, log_probabilities, target)
 
 
-@given(data=st.data(), reduction=REDUCTIONS)
+@given(data=st.data(), reduction=mts.reductions())
 def test_mse_loss_matches_torch(data, reduction, device):
     shape = data.draw(mts.shapes(max_dims=3))
     x = data.draw(mts.tensors(shape=shape, device=device))
@@ -83,7 +54,7 @@ def test_mse_loss_matches_torch(data, reduction, device):
     assert_matches_twin(mt.nn.MSELoss(reduction=reduction), x, y)
 
 
-@given(data=st.data(), reduction=REDUCTIONS)
+@given(data=st.data(), reduction=mts.reductions())
 def test_bce_with_logits_matches_torch(data, reduction, device):
     shape = data.draw(mts.shapes(min_dims=1, max_dims=3))
     x = data.draw(mts.tensors(shape=shape, min_value=-40, max_value=40, device=device))
@@ -101,7 +72,7 @@ def test_bce_with_logits_matches_torch(data, reduction, device):
 @settings(max_examples=10)
 @given(data=st.data())
 def test_losses_match_finite_differences(data):
-    input_shape, classes, target, ignore_index = data.draw(classification())
+    input_shape, classes, target, ignore_index = data.draw(mts.classification_targets())
     assume(target.is_floating_point() or (target != ignore_index).any())  # else the mean is nan
     logits = data.draw(mts.tensors(shape=input_shape))
     smoothing = data.draw(st.sampled_from([0.0, 0.2]))

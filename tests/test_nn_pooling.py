@@ -8,60 +8,15 @@ skipped pixels (stride > kernel) are all drawn.
 
 import pytest
 import torch
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minitorch_edu as mt
 import minitorch_edu.nn.functional as F
-from minitorch_edu.nn.functional.pooling import pooled_size
 from minitorch_edu.study import gradcheck
 from minitorch_edu.testing import assert_matches_torch
 from minitorch_edu.testing import strategies as mts
 from reference.nn import assert_matches_twin
-
-
-@st.composite
-def pool_settings(draw, average=False):
-    """A valid pooling configuration and an input shape it accepts."""
-    kernel_size = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
-    stride = draw(st.one_of(st.none(), st.integers(1, 4), st.tuples(*[st.integers(1, 4)] * 2)))
-    padding = tuple(draw(st.integers(0, k // 2)) for k in kernel_size)
-    dilation = (1, 1) if average else tuple(draw(st.integers(1, 2)) for _ in range(2))
-    config = dict(
-        kernel_size=draw(st.sampled_from([kernel_size, kernel_size[0]]))
-        if kernel_size[0] == kernel_size[1]
-        else kernel_size,
-        stride=stride,
-        padding=padding,
-        ceil_mode=draw(st.booleans()),
-    )
-    if average:
-        config["count_include_pad"] = draw(st.booleans())
-        config["divisor_override"] = draw(st.one_of(st.none(), st.integers(1, 5)))
-    else:
-        config["dilation"] = dilation
-    sizes = [
-        draw(st.integers(max(1, d * (k - 1) + 1 - 2 * p), max(1, d * (k - 1) + 1 - 2 * p) + 5))
-        for k, p, d in zip(kernel_size, padding, dilation)
-    ]
-    stride_pair = (
-        kernel_size if stride is None else (stride,) * 2 if isinstance(stride, int) else stride
-    )
-    for n, k, s, p, d in zip(sizes, kernel_size, stride_pair, padding, dilation):
-        # With dilation a window can fall entirely into the padding; torch then records an
-        # index outside the input and its backward writes out of bounds. Leave those out.
-        assume(every_window_reads_the_input(n, k, s, p, d, config["ceil_mode"]))
-    batch = draw(st.sampled_from([(), (1,), (2,)]))
-    return config, (*batch, draw(st.integers(1, 3)), *sizes)
-
-
-def every_window_reads_the_input(size, kernel, stride, padding, dilation, ceil_mode):
-    windows = pooled_size(size, kernel, stride, padding, dilation, ceil_mode)
-    for w in range(windows):
-        taps = [w * stride - padding + i * dilation for i in range(kernel)]
-        if not any(0 <= t < size for t in taps):
-            return False
-    return True
 
 
 def integer_valued(shape, device):
@@ -71,7 +26,7 @@ def integer_valued(shape, device):
 
 @given(data=st.data(), ties=st.booleans())
 def test_max_pool_matches_torch(data, ties, device):
-    config, shape = data.draw(pool_settings())
+    config, shape = data.draw(mts.pool_configs())
     values = integer_valued(shape, device) if ties else mts.tensors(shape=shape, device=device)
     x = data.draw(values)
     run = assert_matches_twin(mt.nn.MaxPool2d(**config), x)
@@ -81,7 +36,7 @@ def test_max_pool_matches_torch(data, ties, device):
 
 @given(data=st.data())
 def test_max_pool_indices_match_torch(data, device):
-    config, shape = data.draw(pool_settings())
+    config, shape = data.draw(mts.pool_configs())
     x = data.draw(integer_valued(shape, device))
     out, indices = F.max_pool2d(mt.tensor(x), return_indices=True, **config)
     torch_out, torch_indices = torch.nn.functional.max_pool2d(x, return_indices=True, **config)
@@ -91,7 +46,7 @@ def test_max_pool_indices_match_torch(data, device):
 
 @given(data=st.data())
 def test_avg_pool_matches_torch(data, device):
-    config, shape = data.draw(pool_settings(average=True))
+    config, shape = data.draw(mts.pool_configs(average=True))
     x = data.draw(mts.tensors(shape=shape, device=device))
     assert_matches_twin(mt.nn.AvgPool2d(**config), x)
 
@@ -99,7 +54,7 @@ def test_avg_pool_matches_torch(data, device):
 @settings(max_examples=15)
 @given(data=st.data(), average=st.booleans())
 def test_pooling_second_order_matches_torch(data, average):
-    config, shape = data.draw(pool_settings(average))
+    config, shape = data.draw(mts.pool_configs(average))
     x = data.draw(mts.tensors(shape=shape))
     ours, theirs = (F.avg_pool2d, torch.nn.functional.avg_pool2d)
     if not average:
@@ -112,7 +67,7 @@ def test_pooling_second_order_matches_torch(data, average):
 @settings(max_examples=10)
 @given(data=st.data(), average=st.booleans())
 def test_pooling_matches_finite_differences(data, average):
-    config, shape = data.draw(pool_settings(average))
+    config, shape = data.draw(mts.pool_configs(average))
     shape = (1, *shape[-2:])  # one channel: finite differences cost a forward per element
     # Distinct values far apart: no window has a near-tie that a finite difference could flip.
     generator = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16)))

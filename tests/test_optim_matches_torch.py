@@ -25,83 +25,8 @@ from reference.optim import torch_optimizer_like, torch_parameters
 
 RTOL, ATOL = 1e-10, 1e-12
 
-booleans = st.booleans()
-foreach = st.sampled_from([None, False, True])
-
-
-def maybe(strategy: st.SearchStrategy, off: Any) -> st.SearchStrategy:
-    """The option switched off (its neutral value) or a drawn value."""
-    return st.one_of(st.just(off), strategy)
-
-
-def unit(**options: st.SearchStrategy) -> st.SearchStrategy[dict]:
-    return st.fixed_dictionaries(options)
-
-
-sgd_momentum = st.one_of(
-    unit(momentum=st.just(0.0), dampening=maybe(st.floats(0, 1), 0.0), nesterov=st.just(False)),
-    unit(
-        momentum=st.floats(0.01, 0.99), dampening=maybe(st.floats(0, 1), 0.0), nesterov=booleans
-    ).map(lambda options: {**options, "dampening": 0.0} if options["nesterov"] else options),
-)
-betas = st.tuples(st.floats(0.0, 0.99), st.floats(0.0, 0.999))
-adam_units = {
-    "lr": unit(lr=st.floats(0.0, 0.5)),
-    "betas": unit(betas=betas),
-    "eps": unit(eps=st.sampled_from([1e-8, 1e-3, 0.5])),
-    "weight_decay": unit(weight_decay=maybe(st.floats(0.0, 0.5), 0.0)),
-    "amsgrad": unit(amsgrad=booleans),
-    "maximize": unit(maximize=booleans),
-    "foreach": unit(foreach=foreach),
-}
-
 # name: (class, units a group may override, constructor-only units)
-CATALOGUE = {
-    "SGD": (
-        mt.optim.SGD,
-        {
-            "lr": unit(lr=st.floats(0.0, 1.0)),
-            "momentum": sgd_momentum,
-            "weight_decay": unit(weight_decay=maybe(st.floats(0.0, 0.5), 0.0)),
-            "maximize": unit(maximize=booleans),
-            "foreach": unit(foreach=foreach),
-        },
-        {},
-    ),
-    "Adagrad": (
-        mt.optim.Adagrad,
-        {
-            "lr": unit(lr=st.floats(0.0, 1.0)),
-            "lr_decay": unit(lr_decay=maybe(st.floats(0.0, 1.0), 0.0)),
-            "weight_decay": unit(weight_decay=maybe(st.floats(0.0, 0.5), 0.0)),
-            "eps": unit(eps=st.sampled_from([1e-10, 1e-4, 0.5])),
-            "maximize": unit(maximize=booleans),
-            "foreach": unit(foreach=foreach),
-        },
-        # PyTorch starts every group's sum at the constructor's value, so no group sets it.
-        {"initial_accumulator_value": unit(initial_accumulator_value=maybe(st.floats(0, 1), 0.0))},
-    ),
-    "RMSprop": (
-        mt.optim.RMSprop,
-        {
-            "lr": unit(lr=st.floats(0.0, 0.5)),
-            "alpha": unit(alpha=st.floats(0.1, 0.999)),  # 0: centered v - ḡ² is 0 ± rounding
-            "eps": unit(eps=st.sampled_from([1e-8, 1e-3, 0.5])),
-            "weight_decay": unit(weight_decay=maybe(st.floats(0.0, 0.5), 0.0)),
-            "momentum": unit(momentum=maybe(st.floats(0.01, 0.99), 0.0)),
-            "centered": unit(centered=booleans),
-            "maximize": unit(maximize=booleans),
-            "foreach": unit(foreach=foreach),
-        },
-        {},
-    ),
-    "Adam": (
-        mt.optim.Adam,
-        {**adam_units, "decoupled": unit(decoupled_weight_decay=booleans)},
-        {},
-    ),
-    "AdamW": (mt.optim.AdamW, adam_units, {}),
-}
+CATALOGUE = {name: (getattr(mt.optim, name), *mts.optimizer_units(name)) for name in mts.OPTIMIZERS}
 
 
 @dataclass

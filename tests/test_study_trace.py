@@ -99,7 +99,8 @@ def test_recorded_numbers_are_the_real_intermediates(data, device):
         label = step.input_names[0].removeprefix("d")
         torch.testing.assert_close(step.inputs[0].values, gradient_of[label])
 
-    # The gradients sent into the leaves, summed back to their shapes, are torch's .grad.
+    # The gradients sent into the leaves, summed back to their shapes, are torch's .grad;
+    # so are the gradients delivered to them, and .grad after the last delivery.
     for leaf, name in zip(torch_leaves, ["W", "b"]):
         total = torch.zeros(leaf.shape, dtype=leaf.dtype)
         for step in backward:
@@ -107,6 +108,10 @@ def test_recorded_numbers_are_the_real_intermediates(data, device):
                 if output_name == "d" + name:
                     total += sum_to_shape(value.values, leaf.shape)
         torch.testing.assert_close(total, leaf.grad.cpu())
+        deliveries = [s for s in tape.deliver_steps if s.output_names == [f"{name}.grad"]]
+        delivered = sum(s.inputs[-1].values for s in deliveries)
+        torch.testing.assert_close(delivered, leaf.grad.cpu())
+        torch.testing.assert_close(deliveries[-1].outputs[0].values, leaf.grad.cpu())
 
 
 @given(data=st.data())
@@ -128,10 +133,12 @@ def test_steps_carry_op_formula_direction_and_shapes():
     with trace(names={x: "x", W: "W"}) as tape:
         y = (x @ W.T).relu().sum()
         y.backward()
-    assert len(tape) == 8 and [s.direction for s in tape] == ["forward"] * 4 + ["backward"] * 4
+    assert len(tape) == 9
+    assert [s.direction for s in tape] == ["forward"] * 4 + ["backward"] * 4 + ["deliver"]
     assert [s.op for s in tape] == [
         *("Permute", "MatMul", "Relu", "Sum"),
         *("SumBackward", "ReluBackward", "MatMulBackward", "PermuteBackward"),
+        "AccumulateGrad",
     ]
     matmul = tape[1]
     assert dataclasses.is_dataclass(matmul) and isinstance(matmul, Step)
@@ -145,11 +152,13 @@ def test_steps_carry_op_formula_direction_and_shapes():
         "dpermute1",
     ]
     assert matmul_back.outputs[0] is None  # x needs no gradient
-    assert tape[-1].output_names == ["dW"] and tape[-1].output_shapes == [(3, 5)]
-    assert [s.index for s in tape] == list(range(8))
+    assert tape[-2].output_names == ["dW"] and tape[-2].output_shapes == [(3, 5)]
+    assert tape[-1].input_names == ["dW"] and tape[-1].output_names == ["W.grad"]
+    assert [s.index for s in tape] == list(range(9))
     last_two = tape[-2:]
     assert isinstance(last_two, Tape) and last_two.steps == tape.steps[-2:]
-    assert str(last_two).startswith("Tape: 2 steps (0 forward, 2 backward)")
+    heading = "Tape: 2 steps (0 forward, 1 backward, 1 delivered) in 1 backward pass"
+    assert str(last_two).startswith(heading)
     assert str(matmul).startswith("1  forward  MatMul  x[4, 5], permute1[5, 3] -> matmul1[4, 3]")
 
 
@@ -243,7 +252,8 @@ def test_history_of_a_tensor():
         loss.backward()
     into_b = tape.history(b)
     assert isinstance(into_b, Tape)
-    assert [s.op for s in into_b] == ["AddBackward"] and into_b[0].output_names[1] == "db"
+    assert [s.op for s in into_b] == ["AddBackward", "AccumulateGrad"]
+    assert into_b[0].output_names[1] == "db" and into_b[1].output_names == ["b.grad"]
     of_hidden = tape.history(hidden)
     assert [s.op for s in of_hidden] == ["Add", "MulBackward"]  # made by Add, used twice by Mul
     lineage = tape.history(loss, ancestors=True)
@@ -261,6 +271,9 @@ def test_json_export_round_trips_numbers_and_is_strict():
         y.backward()
     data = json.loads(tape.to_json())  # strict JSON: nan and inf as strings
     assert data["format"] == "minitorch_edu.study.tape" and len(data["steps"]) == len(tape)
+    assert data["version"] == 2
+    assert data["passes"] == [{"number": 1, "outputs": ["sum1"], "first_step": 2, "end_step": 5}]
+    assert data["steps"][4]["direction"] == "deliver" and data["steps"][4]["backward_pass"] == 1
     mul = data["steps"][0]
     assert mul["op"] == "Mul" and mul["direction"] == "forward"
     assert mul["inputs"][0] == {
@@ -304,6 +317,7 @@ def test_nested_traces_both_record_and_restore_the_tracer():
         "SumBackward",
         "TanhBackward",
         "ExpBackward",
+        "AccumulateGrad",
     ]
 
 
@@ -372,3 +386,99 @@ def test_no_tracer_outside_a_trace():
     x = mt.randn(2, requires_grad=True)
     x.exp().sum().backward()
     assert function.tracer is None
+
+
+# ---------------------------------------------------------------------- passes and deliveries
+def test_backward_passes_are_marked_and_grad_formation_is_recorded():
+    W = mt.tensor([[1.0, -2.0], [0.5, 3.0]], dtype=mt.float64, requires_grad=True)
+    x = mt.tensor([[0.2, 0.4]], dtype=mt.float64)
+    with trace(names={W: "W"}) as tape:
+        loss = (x @ W).tanh().sum()
+        loss.backward(retain_graph=True)
+        loss.backward()
+    torch_W = W.data.clone().requires_grad_()
+    (torch_grad,) = torch.autograd.grad((x.data @ torch_W).tanh().sum(), torch_W)
+
+    assert [(p.number, p.outputs) for p in tape.passes] == [(1, ["sum1"]), (2, ["sum1"])]
+    first, second = tape.passes
+    assert first.end_step == second.first_step and second.end_step == len(tape)
+    assert [s.backward_pass for s in tape] == [None] * first.first_step + [1] * (
+        first.end_step - first.first_step
+    ) + [2] * (second.end_step - second.first_step)
+    text = tape.table()
+    assert "---- backward pass 1 begins (from sum1) ----" in text
+    assert text.count("---- backward pass 2 ends ----") == 1
+    assert text.index("pass 1 ends") < text.index("pass 2 begins")
+
+    # How W.grad was formed: dW, then W.grad + dW; each number torch's.
+    formed = [s for s in tape.history(W) if s.direction == "deliver"]
+    assert [s.formula for s in formed] == [
+        "W.grad ← dW  (its first gradient)",
+        "W.grad ← W.grad + dW",
+    ]
+    assert formed[0].input_names == ["dW"] and formed[1].input_names == ["W.grad", "dW"]
+    torch.testing.assert_close(formed[0].inputs[0].values, torch_grad)
+    torch.testing.assert_close(formed[0].outputs[0].values, torch_grad)
+    torch.testing.assert_close(formed[1].inputs[0].values, torch_grad)  # .grad before
+    torch.testing.assert_close(formed[1].outputs[0].values, 2 * torch_grad)
+    assert torch.equal(formed[1].outputs[0].values, W.grad.data)
+    assert tape.backward_pass(1).steps == tape.steps[first.first_step : first.end_step]
+    assert tape.backward_pass().passes == [second]
+
+
+def test_autograd_grad_deliveries_are_captured_and_leave_grad_alone():
+    W = mt.tensor([0.5, -1.5], dtype=mt.float64, requires_grad=True)
+    with trace(names={W: "W"}) as tape:
+        (result,) = mt.autograd.grad((W * W).sum(), W)  # W reaches Mul twice
+    assert W.grad is None
+    captures = tape.deliver_steps
+    assert [s.op for s in captures] == ["CaptureGrad", "CaptureGrad"]
+    assert captures[0].formula.startswith("result for W ← dW")
+    assert captures[1].formula == "result for W ← result for W + dW"
+    for step in captures:
+        torch.testing.assert_close(step.inputs[0].values, W.data)  # d(W·W)/dW from one use
+    assert torch.equal(captures[-1].outputs[0].values, result.data)
+    torch.testing.assert_close(result.data, 2 * W.data)
+
+
+def test_a_leaf_hook_changes_what_is_delivered():
+    W = mt.tensor([1.0, 2.0], dtype=mt.float64, requires_grad=True)
+    W.register_hook(lambda grad: grad * 10)
+    with trace(names={W: "W"}) as tape:
+        (W * 3).sum().backward()
+    (delivery,) = tape.deliver_steps
+    assert delivery.inputs[0].values.tolist() == [30.0, 30.0]
+    assert W.grad.data.tolist() == [30.0, 30.0]
+
+
+def test_create_graph_deliveries_and_the_second_pass():
+    x = mt.tensor([0.5, -1.0], dtype=mt.float64, requires_grad=True)
+    with trace(names={x: "x"}) as tape:
+        (x**3).sum().backward(create_graph=True)
+        first_grad = x.grad.data.clone()
+        x.grad.sum().backward()
+    torch.testing.assert_close(first_grad, 3 * x.data**2)
+    deliveries = tape.deliver_steps
+    assert [s.backward_pass for s in deliveries] == [1, 2]
+    assert deliveries[1].formula == "x.grad ← x.grad + dx"
+    torch.testing.assert_close(deliveries[1].inputs[-1].values, 6 * x.data)
+    torch.testing.assert_close(deliveries[1].outputs[0].values, 3 * x.data**2 + 6 * x.data)
+    # the backward formulas of pass 1 ran as recorded ops: forward steps inside the pass
+    inside = [s for s in tape if s.backward_pass == 1 and s.direction == "forward"]
+    assert any(s.recorded for s in inside)
+
+
+def test_a_failing_backward_still_ends_its_pass():
+    W = mt.tensor([1.0], requires_grad=True)
+
+    def broken(grad):
+        raise ValueError("hook failed")
+
+    W.register_hook(broken)
+    with trace() as tape:
+        with pytest.raises(ValueError, match="hook failed"):
+            (W * 2).sum().backward()
+    assert len(tape.passes) == 1 and tape.passes[0].end_step == len(tape)
+    assert function.tracer is None
+    with pytest.raises(ValueError, match="no backward pass"):
+        trace().backward_pass()

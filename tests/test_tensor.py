@@ -263,9 +263,15 @@ BINARY_OPERATORS = [
 @pytest.mark.parametrize("side", ["left", "right"])
 def test_constants_on_either_side_of_every_operator(op, kind, side, device):
     """Our Tensor with a constant: the same value and gradient as torch with that constant."""
-    if op is operator.matmul and kind == "number":
-        pytest.skip("matmul takes no numbers (nor does torch)")
     values = torch.tensor([[0.5, 1.5], [2.0, 1.25]], dtype=torch.float64, device=device)
+    if op is operator.matmul and kind == "number":  # refused on both sides
+        arguments = (1.5, values) if side == "left" else (values, 1.5)
+        with pytest.raises((TypeError, RuntimeError)) as torch_error:
+            op(*arguments)
+        ours = [mt.tensor(a) if isinstance(a, torch.Tensor) else a for a in arguments]
+        with pytest.raises(torch_error.type):
+            op(*ours)
+        return
     constant = torch.tensor([[1.5, 0.75], [0.5, 2.0]], dtype=torch.float64, device=device)
     as_constant = {
         "torch": constant,

@@ -369,9 +369,13 @@ class Tensor:
         return arithmetic.pow(base, self)
 
     def __matmul__(self, other: Any) -> Tensor:
+        if isinstance(other, int | float):
+            return NotImplemented  # Python then raises TypeError, as for torch tensors
         return matmul_ops.matmul(self, other)
 
     def __rmatmul__(self, other: Any) -> Tensor:
+        if isinstance(other, int | float):
+            return NotImplemented
         return matmul_ops.matmul(other, self)
 
     def __abs__(self) -> Tensor:

@@ -52,4 +52,7 @@ class MatMul(Function):
 
 def matmul(a: Any, b: Any) -> Tensor:
     """Matrix product a @ b following torch.matmul's broadcasting rules."""
+    for x in (a, b):
+        if isinstance(x, int | float):
+            raise TypeError(f"matmul: expected tensors, got the number {x!r}")
     return MatMul.apply(a, b)

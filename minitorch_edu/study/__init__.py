@@ -1,5 +1,14 @@
-"""Study tools: watch formulas happen (tracing, graph pictures, gradcheck, explanations)."""
+"""Study tools: watch formulas happen (tracing, graph pictures, gradcheck, explanations).
 
+trace()             record every op of a forward and backward pass, with its numbers
+explain_gradient()  the chain rule for one element of a gradient, with the numbers
+explain_step()      one optimizer step written out for one element, with the numbers
+to_dot/render/draw  pictures of the computation graph
+gradcheck()         analytic gradients against central finite differences
+examples            small built-in runs of all of these (`minitorch-edu explain ...`)
+"""
+
+from minitorch_edu.study import examples
 from minitorch_edu.study.chain import (
     ElementGradient,
     GradientExplanation,
@@ -10,22 +19,35 @@ from minitorch_edu.study.chain import (
 from minitorch_edu.study.format import Snapshot, snapshot
 from minitorch_edu.study.gradcheck import GradcheckError, GradcheckResult, gradcheck
 from minitorch_edu.study.graph import GraphPicture, GraphvizNotFoundError, draw, render, to_dot
-from minitorch_edu.study.trace import Step, Tape, trace
+from minitorch_edu.study.optimizer_step import (
+    Hyperparameter,
+    Line,
+    StateEntry,
+    StepExplanation,
+    explain_step,
+)
+from minitorch_edu.study.trace import BackwardPass, Step, Tape, trace
 
 __all__ = [
+    "BackwardPass",
     "ElementGradient",
     "GradcheckError",
     "GradcheckResult",
     "GradientExplanation",
     "GraphPicture",
     "GraphvizNotFoundError",
+    "Hyperparameter",
+    "Line",
     "Snapshot",
+    "StateEntry",
     "Step",
+    "StepExplanation",
     "Tape",
     "Term",
     "Use",
     "draw",
     "explain_gradient",
+    "explain_step",
     "gradcheck",
     "render",
     "snapshot",

@@ -5,12 +5,17 @@
         loss.backward()
     print(tape)                 # one row per step: op, shapes, formula, numbers
     tape[3].outputs[0].values   # a copy of what step 3 produced
-    tape.history(W)             # the steps that sent gradient into W
+    tape.history(W)             # the steps that sent gradient into W, and how W.grad was formed
+    tape.passes                 # the backward passes: where each began and ended
     tape.save_json("tape.json")
 
 A forward step is one `Function.apply`: the op's inputs and its output. A backward step is
 one node's backward: the gradient of the node's output in, one gradient per input out
-(before the engine sums a broadcast input's gradient back to its shape).
+(before the engine sums a broadcast input's gradient back to its shape). A deliver step is a
+finished gradient reaching a leaf: `AccumulateGrad` adds it into `.grad` (W.grad ← W.grad + dW,
+or W.grad ← dW the first time), `CaptureGrad` hands it back to `autograd.grad` instead.
+Every step taken during a backward pass carries that pass's number (`backward_pass`); the
+table marks where each pass begins and ends.
 
 How it works: `Function.apply` and the engine call `function.tracer`, a module global that
 is None unless a trace is active (one `is not None` check per op is all it costs otherwise).
@@ -43,15 +48,20 @@ Value = Snapshot | int | float | bool | str | None  # what a step records for on
 class Step:
     """One recorded step.
 
-    direction  "forward" or "backward"
-    op         the op: "MatMul" going forward, "MatMulBackward" going back
-    formula    the op's backward formula, as its Function writes it
-    inputs     forward: the op's inputs; backward: [gradient of the node's output]
-    outputs    forward: [the result]; backward: one gradient per input (None where unneeded)
-    *_names    labels of those values: "W", "matmul1", "dW" (the gradient for W), ...
+    direction  "forward", "backward" or "deliver"
+    op         the op: "MatMul" going forward, "MatMulBackward" going back; delivering,
+               "AccumulateGrad" (added into .grad) or "CaptureGrad" (returned by autograd.grad)
+    formula    the op's backward formula, as its Function writes it; delivering, the rule
+               that formed .grad ("W.grad ← W.grad + dW")
+    inputs     forward: the op's inputs; backward: [gradient of the node's output];
+               deliver: [.grad before (when there was one), the gradient delivered]
+    outputs    forward: [the result]; backward: one gradient per input (None where unneeded);
+               deliver: [.grad after] (or [the gradient returned])
+    *_names    labels of those values: "W", "matmul1", "dW" (the gradient for W), "W.grad"
     summed_to  backward: the input's shape where its gradient came out broadcast (bigger)
     options    forward: the op's keyword options (dims, shapes), as text
     recorded   forward: whether a graph node was kept (some input required grad)
+    backward_pass  the number of the backward pass it was taken in (None: outside any)
     """
 
     index: int
@@ -67,6 +77,7 @@ class Step:
     # Backward: the input's own shape where its gradient has another (broadcast) shape; the
     # engine sums the gradient down to it before passing it on. None elsewhere.
     summed_to: list[tuple[int, ...] | None] = field(default_factory=list)
+    backward_pass: int | None = None
     # Identity numbers of the tensors involved (for Tape.history) and the node, weakly held.
     input_ids: list[int | None] = field(default_factory=list, repr=False)
     output_ids: list[int | None] = field(default_factory=list, repr=False)
@@ -109,6 +120,7 @@ class Step:
             "formula": self.formula,
             "options": self.options,
             "recorded": self.recorded,
+            "backward_pass": self.backward_pass,
             "summed_to": [None if s is None else list(s) for s in self.summed_to],
             "inputs": [_value_dict(n, v, values) for n, v in zip(self.input_names, self.inputs)],
             "outputs": [_value_dict(n, v, values) for n, v in zip(self.output_names, self.outputs)],
@@ -118,8 +130,40 @@ class Step:
         return self.text()
 
 
+@dataclass
+class BackwardPass:
+    """One backward pass seen by the tape (one `backward()` or `autograd.grad()` call).
+
+    number      1 for the first pass on the tape, 2 for the next, ...
+    outputs     labels of the tensors it started from ("loss")
+    first_step  index of the first step taken during the pass (len(tape) when it began)
+    end_step    index just after its last step (None while it runs); the steps of the pass
+                are tape[first_step:end_step]
+    """
+
+    number: int
+    outputs: list[str]
+    first_step: int
+    end_step: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "outputs": list(self.outputs),
+            "first_step": self.first_step,
+            "end_step": self.end_step,
+        }
+
+
 class Tape:
     """The steps recorded by `trace()`: a context manager, a list of Steps, a printable table.
+
+    Reading it:
+        steps, forward_steps, backward_steps, deliver_steps   Steps, in the order they ran
+        passes            the backward passes (BackwardPass: number, outputs, first_step,
+                          end_step); backward_pass(n) the steps of pass n (default: the last)
+        history(tensor)   the steps about one tensor, .grad's formation included
+        table(), to_json(), save_json()
 
     Settings:
         print_limit  tensors with at most this many elements print whole, others as a summary
@@ -140,6 +184,7 @@ class Tape:
         max_steps: int | None = None,
     ) -> None:
         self.steps: list[Step] = []
+        self.passes: list[BackwardPass] = []
         self.print_limit = print_limit
         self.store_limit = store_limit
         self.max_bytes = max_bytes
@@ -151,6 +196,11 @@ class Tape:
         self._recording = False
         self._busy = False  # set while recording, so our own tensor work is never traced
         self._snapshots: dict[int, tuple] = {}  # id(torch tensor) -> (weak ref, version, Snapshot)
+        self._running: list[BackwardPass] = []  # passes begun and not yet ended (innermost last)
+        # A delivery whose effect on .grad is read at the next event (the engine adds the
+        # gradient in right after telling the tracer): (step, tensor, .grad before, version).
+        self._open_delivery: tuple | None = None
+        self._results: dict[int, tuple] = {}  # autograd.grad's running results in this pass
 
     # ------------------------------------------------------------------ context manager
     def __enter__(self) -> Tape:
@@ -162,6 +212,7 @@ class Tape:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self._close_delivery()
         if function.tracer is self:
             function.tracer = self._previous
         else:  # left out of order: unlink this tape from the chain of active ones
@@ -187,38 +238,64 @@ class Tape:
         result: Tensor,
     ) -> None:
         """Called by `Function.apply` after every op."""
-        if not self._busy and self._room():
-            self._busy = True
-            try:
-                self._record_forward(cls, node, inputs, options, result)
-            finally:
-                self._busy = False
+        if not self._busy:
+            self._close_delivery()
+            if self._room():
+                self._busy = True
+                try:
+                    self._record_forward(cls, node, inputs, options, result)
+                finally:
+                    self._busy = False
         if self._previous is not None:
             self._previous.on_forward(cls, node, inputs, options, result)
 
     def on_backward(self, node: Function, grad: Any, input_grads: tuple) -> None:
         """Called by the engine after each node's backward."""
-        if not self._busy and self._room():
-            self._busy = True
-            try:
-                self._record_backward(node, grad, input_grads)
-            finally:
-                self._busy = False
+        if not self._busy:
+            self._close_delivery()
+            if self._room():
+                self._busy = True
+                try:
+                    self._record_backward(node, grad, input_grads)
+                finally:
+                    self._busy = False
         if self._previous is not None:
             self._previous.on_backward(node, grad, input_grads)
 
     def on_backward_begin(self, outputs: Any) -> None:
-        """Called by the engine when a backward pass starts."""
+        """Called by the engine when a backward pass starts: a new pass on the tape."""
+        if not self._busy:
+            self._close_delivery()
+            labels = [
+                self.labels.tensor(output)[1] if isinstance(output, Tensor) else "?"
+                for output in outputs
+            ]
+            backward_pass = BackwardPass(len(self.passes) + 1, labels, len(self.steps))
+            self._results.clear()
+            self.passes.append(backward_pass)
+            self._running.append(backward_pass)
         if self._previous is not None:
             self._previous.on_backward_begin(outputs)
 
     def on_backward_end(self) -> None:
         """Called by the engine when a backward pass ends (also after an error)."""
+        if not self._busy:
+            self._close_delivery()
+            if self._running:
+                self._running.pop().end_step = len(self.steps)
         if self._previous is not None:
             self._previous.on_backward_end()
 
     def on_deliver(self, tensor: Tensor, grad: Any) -> None:
         """Called by the engine when a finished gradient reaches a leaf or requested input."""
+        if not self._busy:
+            self._close_delivery()
+            if self._room():
+                self._busy = True
+                try:
+                    self._record_delivery(tensor, grad)
+                finally:
+                    self._busy = False
         if self._previous is not None:
             self._previous.on_deliver(tensor, grad)
 
@@ -251,6 +328,7 @@ class Tape:
                 output_names=[name],
                 options={key: _option_text(value) for key, value in options.items()},
                 recorded=node is not None,
+                backward_pass=self._pass_number(),
                 input_ids=ids,
                 output_ids=[number],
                 node_ref=_weak(node),
@@ -302,11 +380,79 @@ class Tape:
                 outputs=outputs,
                 output_names=output_names,
                 summed_to=summed_to,
+                backward_pass=self._pass_number(),
                 input_ids=[number],
                 output_ids=output_ids,
                 node_ref=_weak(node),
             )
         )
+
+    def _record_delivery(self, tensor: Tensor, grad: Any) -> None:
+        number, name = self.labels.tensor(tensor)
+        previous = tensor.grad
+        inputs, input_names = [self._snapshot(grad)], ["d" + name]
+        if previous is not None:
+            inputs.insert(0, self._snapshot(previous))
+            input_names.insert(0, f"{name}.grad")
+        step = Step(
+            index=len(self.steps),
+            direction="deliver",
+            op="AccumulateGrad",
+            formula="",  # known once the engine has used the gradient (_close_delivery)
+            inputs=inputs,
+            input_names=input_names,
+            outputs=[],
+            output_names=[],
+            backward_pass=self._pass_number(),
+            input_ids=[number] * len(inputs),
+            output_ids=[number],
+        )
+        self.steps.append(step)
+        version = None if previous is None else previous.data._version
+        raw = grad.data if isinstance(grad, Tensor) else grad
+        self._open_delivery = (step, tensor, raw, previous, version)
+
+    def _close_delivery(self) -> None:
+        """Finish the last delivery step: read what the engine did with the gradient."""
+        if self._open_delivery is None:
+            return
+        step, tensor, grad, previous, version = self._open_delivery
+        self._open_delivery = None
+        name = step.input_names[-1][1:]
+        after = tensor.grad
+        untouched = after is previous and (after is None or after.data._version == version)
+        self._busy = True
+        try:
+            if untouched:  # autograd.grad: the gradient is returned, .grad is left alone
+                self._record_capture(step, tensor, grad, name)
+                return
+            step.outputs = [self._snapshot(after)]
+        finally:
+            self._busy = False
+        step.output_names = [f"{name}.grad"]
+        if previous is None:
+            step.formula = f"{name}.grad ← d{name}  (its first gradient)"
+        else:
+            step.formula = f"{name}.grad ← {name}.grad + d{name}"
+
+    def _record_capture(self, step: Step, tensor: Tensor, grad: Any, name: str) -> None:
+        """A delivery to autograd.grad: it sums what reaches the tensor into its result."""
+        step.op = "CaptureGrad"
+        step.inputs, step.input_names = step.inputs[-1:], step.input_names[-1:]
+        step.input_ids = step.input_ids[-1:]
+        result = f"result for {name}"
+        entry = self._results.get(id(tensor))
+        if entry is None or entry[0]() is not tensor:
+            total = grad
+            step.formula = f"{result} ← d{name}  (autograd.grad's; {name}.grad is left alone)"
+        else:
+            total = entry[1] + grad
+            step.formula = f"{result} ← {result} + d{name}"
+        self._results[id(tensor)] = (weakref.ref(tensor), total)
+        step.outputs, step.output_names = [self._snapshot(total)], [result]
+
+    def _pass_number(self) -> int | None:
+        return self._running[-1].number if self._running else None
 
     def _snapshot(self, x: Any) -> Snapshot:
         raw = x.data if isinstance(x, Tensor) else x
@@ -354,17 +500,36 @@ class Tape:
     def backward_steps(self) -> list[Step]:
         return [s for s in self.steps if s.direction == "backward"]
 
+    @property
+    def deliver_steps(self) -> list[Step]:
+        return [s for s in self.steps if s.direction == "deliver"]
+
+    def backward_pass(self, number: int = -1) -> Tape:
+        """The steps of one backward pass (the last one by default; 1 is the first), as a Tape."""
+        if not self.passes:
+            raise ValueError("this tape holds no backward pass; call backward() while tracing")
+        chosen = self.passes[number - 1 if number > 0 else number]
+        end = len(self.steps) if chosen.end_step is None else chosen.end_step
+        view = self._view()
+        view.steps = [s for s in self.steps if chosen.first_step <= s.index < end]
+        view.passes = [chosen]
+        return view
+
     def clear(self) -> None:
-        """Forget every recorded step (settings and labels stay)."""
+        """Forget every recorded step and pass (settings and labels stay)."""
+        self._close_delivery()
         self.steps.clear()
+        self.passes.clear()
+        self._running.clear()
         self._snapshots.clear()
         self.dropped_steps = 0
         self.stored_bytes = 0
 
     def history(self, tensor: Any, ancestors: bool = False) -> Tape:
-        """The steps about one tensor: the forward step that produced it and the backward
-        steps that sent gradient into it. `ancestors=True` adds every forward step that led
-        to it. Returned as a Tape (printable, iterable) holding those same Step objects.
+        """The steps about one tensor: the forward step that produced it, the backward steps
+        that sent gradient into it, and the deliveries that formed its `.grad` (each one the
+        gradient added in, and `.grad` before and after). `ancestors=True` adds every forward
+        step that led to it. Returned as a Tape (printable, iterable) holding those same Steps.
         """
         if not isinstance(tensor, Tensor | torch.Tensor):
             raise TypeError(f"history: expected a Tensor, got {type(tensor).__name__}")
@@ -375,7 +540,7 @@ class Tape:
             number = known[0]
             wanted = {number}
             for step in reversed(self.steps):  # newest first, so ancestors come after
-                if step.direction == "backward":
+                if step.direction != "forward":
                     if number in step.output_ids:
                         chosen.append(step)
                 elif wanted.intersection(step.output_ids):
@@ -389,19 +554,21 @@ class Tape:
     def _view(self) -> Tape:
         view = Tape(print_limit=self.print_limit, store_limit=self.store_limit)
         view.labels = self.labels
+        view.passes = self.passes
         return view
 
     # ------------------------------------------------------------------ showing it
     def table(self, values: bool = True, print_limit: int | None = None, digits: int = 4) -> str:
         """One row per step (index, pass, op, inputs -> outputs with shapes, formula), and
         under each row, with `values`, the numbers: whole up to `print_limit` elements,
-        summarised (shape, min, max, mean, norm) above it.
+        summarised (shape, min, max, mean, norm) above it. Lines mark where each backward
+        pass begins and ends.
         """
         limit = self.print_limit if print_limit is None else print_limit
-        forward = sum(s.direction == "forward" for s in self.steps)
-        lines = [self._heading(forward)]
+        lines = [self._heading()]
         if not self.steps:
             return lines[0]
+        self._close_delivery()
         op_width = max(len("op"), *(len(s.op) for s in self.steps))
         signatures = [s.signature() for s in self.steps]
         signature_width = min(max(len("inputs -> outputs"), *map(len, signatures)), 60)
@@ -410,7 +577,9 @@ class Tape:
             f"{'#':>{index_width}}  {'pass':<8}  {'op':<{op_width}}  "
             f"{'inputs -> outputs':<{signature_width}}  backward formula"
         )
+        before, after = self._pass_marks()
         for step, signature in zip(self.steps, signatures):
+            lines.extend(before.get(step.index, []))
             lines.append(
                 f"{step.index:>{index_width}}  {step.direction:<8}  {step.op:<{op_width}}  "
                 f"{signature:<{signature_width}}  {step.formula}"
@@ -418,14 +587,39 @@ class Tape:
             if values:
                 indent = " " * (index_width + 2)
                 lines.extend(_value_lines(step, limit, digits, indent))
+            lines.extend(after.get(step.index, []))
         return "\n".join(lines)
 
-    def _heading(self, forward: int) -> str:
+    def _pass_marks(self) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
+        """Lines to print before and after steps: where each backward pass begins and ends."""
+        before: dict[int, list[str]] = {}
+        after: dict[int, list[str]] = {}
+        for backward_pass in self.passes:
+            end = math.inf if backward_pass.end_step is None else backward_pass.end_step
+            inside = [s.index for s in self.steps if backward_pass.first_step <= s.index < end]
+            if not inside:
+                continue
+            outputs = ", ".join(backward_pass.outputs)
+            number = backward_pass.number
+            before.setdefault(inside[0], []).append(
+                f"---- backward pass {number} begins (from {outputs}) ----"
+            )
+            if backward_pass.end_step is not None:
+                after.setdefault(inside[-1], []).insert(0, f"---- backward pass {number} ends ----")
+        return before, after
+
+    def _heading(self) -> str:
         count = len(self.steps)
-        text = (
-            f"Tape: {count} step{'s' * (count != 1)} ({forward} forward, "
-            f"{count - forward} backward)"
-        )
+        kinds = {"forward": 0, "backward": 0, "deliver": 0}
+        for step in self.steps:
+            kinds[step.direction] += 1
+        parts = f"{kinds['forward']} forward, {kinds['backward']} backward"
+        if kinds["deliver"]:
+            parts += f", {kinds['deliver']} delivered"
+        text = f"Tape: {count} step{'s' * (count != 1)} ({parts})"
+        passes = {s.backward_pass for s in self.steps} - {None}
+        if passes:
+            text += f" in {len(passes)} backward pass{'es' * (len(passes) != 1)}"
         if self.dropped_steps:
             text += f"; {self.dropped_steps} more not recorded (max_steps={self.max_steps})"
         return text
@@ -434,14 +628,14 @@ class Tape:
         return self.table()
 
     def __repr__(self) -> str:
-        forward = sum(s.direction == "forward" for s in self.steps)
-        return f"<{self._heading(forward)}>"
+        return f"<{self._heading()}>"
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self, values: bool = True) -> dict[str, Any]:
+        self._close_delivery()
         return {
             "format": "minitorch_edu.study.tape",
-            "version": 1,
+            "version": 2,
             "settings": {
                 "print_limit": self.print_limit,
                 "store_limit": self.store_limit,
@@ -449,6 +643,7 @@ class Tape:
                 "max_steps": self.max_steps,
             },
             "dropped_steps": self.dropped_steps,
+            "passes": [backward_pass.to_dict() for backward_pass in self.passes],
             "steps": [step.to_dict(values) for step in self.steps],
         }
 

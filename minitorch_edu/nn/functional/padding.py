@@ -62,18 +62,38 @@ def pad(
     for i in range(padded_dims):
         dim = x.dim() - 1 - i
         before, after = pad[2 * i], pad[2 * i + 1]
-        size = x.shape[dim]
-        if before < 0 or after < 0:
-            raise NotImplementedError(
-                f"pad: negative amounts are only supported in constant mode, got {tuple(pad)}"
-            )
+        # Negative amounts crop. As in torch's kernels, circular crops before it wraps around;
+        # reflect and replicate pad the original edges first and crop afterwards.
+        crop_first = mode == "circular"
+        if crop_first:
+            out, before, after = _crop(out, dim, before, after, x, allow_empty=True)
+        size = out.shape[dim]
         limit = {"reflect": size - 1, "circular": size}.get(mode)  # replicate: any amount
         if limit is not None and max(before, after) > limit:
             raise RuntimeError(
                 f"pad: with mode {mode!r} the padding ({before}, {after}) of dim {dim} must be at "
                 f"most {limit} for its size {size} (input of size {shape_text(x)})"
             )
-        if before == 0 and after == 0:
-            continue
-        out = index_select(out, dim, source_positions(size, before, after, mode, x.device))
+        grow_before, grow_after = max(before, 0), max(after, 0)
+        if grow_before or grow_after:
+            positions = source_positions(size, grow_before, grow_after, mode, x.device)
+            out = index_select(out, dim, positions)
+        if not crop_first:
+            out, _, _ = _crop(out, dim, before - grow_before, after - grow_after, x)
     return out if isinstance(out, Tensor) else Tensor(out)
+
+
+def _crop(
+    out: Any, dim: int, before: int, after: int, x: Any, allow_empty: bool = False
+) -> tuple[Any, int, int]:
+    """Cut -before elements off the start and -after off the end of `dim` where negative."""
+    if before >= 0 and after >= 0:
+        return out, before, after
+    size = out.shape[dim]
+    kept = size + min(before, 0) + min(after, 0)
+    if kept < 0 or (kept == 0 and not allow_empty):
+        raise RuntimeError(
+            f"pad: padding ({before}, {after}) of dim {dim} leaves no elements of its {size} "
+            f"(input of size {shape_text(x)})"
+        )
+    return out.narrow(dim, max(-before, 0), kept), max(before, 0), max(after, 0)
