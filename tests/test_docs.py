@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import doctest
+import functools
+import importlib.util
 import io
 import re
 import shutil
+import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,6 +210,28 @@ def defines(source: str, dotted: str) -> bool:
     return re.search(rf"^\s+(?:def|async def) {rest}\b|^\s+{rest}\s*[:=]", source, re.MULTILINE) is not None
 
 
+@functools.cache
+def case_ids(path: Path, name: str) -> frozenset[str]:
+    """The ids a parametrized test's cases may have (`test_x[ids]`), read from its marks."""
+    spec = importlib.util.spec_from_file_location(f"_docs_reference_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    ids: set[str] = set()
+    for mark in getattr(getattr(module, name), "pytestmark", []):
+        if mark.name != "parametrize":
+            continue
+        explicit = mark.kwargs.get("ids", mark.args[2] if len(mark.args) > 2 else None)
+        if explicit is not None and not callable(explicit):
+            ids.update(str(i) for i in explicit)
+            continue
+        for value in mark.args[1]:
+            value = value.values[0] if hasattr(value, "values") and len(value.values) == 1 else value
+            if isinstance(value, str | int | float | bool):
+                ids.add(str(value))
+    return frozenset(ids)
+
+
 def slug(heading: str) -> str:
     """GitHub's anchor for a heading: lower case, punctuation dropped, spaces as dashes."""
     text = re.sub(r"[`*_]", "", heading.strip().lower())
@@ -237,8 +262,8 @@ def prose(path: Path) -> str:
     return "\n".join(kept)
 
 
-@pytest.mark.parametrize("path", PAGES, ids=page_id)
-def test_references_name_files_and_definitions_that_exist(path):
+def reference_problems(path: Path) -> list[str]:
+    """What is wrong with the code references and links of one page."""
     text = prose(path)
     problems = []
     for match in CODE_REFERENCE.finditer(text):
@@ -252,8 +277,8 @@ def test_references_name_files_and_definitions_that_exist(path):
         source = target.read_text()
         if not defines(source, name):
             problems.append(f"{match['path']} does not define {name}")
-        elif case is not None and case != "..." and f'"{case}"' not in source:
-            problems.append(f"{match['path']} has no case named {case!r} for {name}")
+        elif case is not None and case != "..." and case not in case_ids(target, name):
+            problems.append(f"{match['path']}::{name} has no case named {case!r}")
     for match in LINK.finditer(text):
         target = match["target"]
         if re.match(r"[a-z]+:", target):
@@ -264,6 +289,12 @@ def test_references_name_files_and_definitions_that_exist(path):
             problems.append(f"link to {target}: no such file")
         elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
             problems.append(f"link to {target}: no heading with that anchor")
+    return problems
+
+
+@pytest.mark.parametrize("path", PAGES, ids=page_id)
+def test_references_name_files_and_definitions_that_exist(path):
+    problems = reference_problems(path)
     assert not problems, f"{page_id(path)}: " + "; ".join(problems)
 
 
@@ -289,3 +320,19 @@ def test_the_parser_catches_malformed_pages(tmp_path):
     assert any("unknown flag" in p for p in parsed.problems)
     assert any("followed directly" in p for p in parsed.problems)
     assert matches("a ... c\n", "a b c\n") and not matches("a\n", "b\n")
+
+
+def test_the_reference_check_catches_what_is_missing(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "`minitorch_edu/ops/arithmetic.py::Mul` and `minitorch_edu/ops/arithmetic.py::Mul.backward`"
+        " and `tests/test_ops_elementwise.py::test_matches_torch[mul]` are fine;\n"
+        "`minitorch_edu/nowhere.py`, `minitorch_edu/ops/arithmetic.py::Mull`,\n"
+        "`tests/test_ops_elementwise.py::test_matches_torch[mull]`, [a](missing.md) and\n"
+        "[b](#no-such-heading) are not.\n\n# A heading\n[c](#a-heading)\n"
+    )
+    problems = reference_problems(page)
+    assert len(problems) == 5, problems
+    assert any("nowhere.py does not exist" in p for p in problems)
+    assert any("does not define Mull" in p for p in problems)
+    assert any("no case named 'mull'" in p for p in problems)
