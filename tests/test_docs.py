@@ -207,7 +207,10 @@ def defines(source: str, dotted: str) -> bool:
         return False
     if not rest:
         return True
-    return re.search(rf"^\s+(?:def|async def) {rest}\b|^\s+{rest}\s*[:=]", source, re.MULTILINE) is not None
+    return (
+        re.search(rf"^\s+(?:def|async def) {rest}\b|^\s+{rest}\s*[:=]", source, re.MULTILINE)
+        is not None
+    )
 
 
 @functools.cache
@@ -226,7 +229,9 @@ def case_ids(path: Path, name: str) -> frozenset[str]:
             ids.update(str(i) for i in explicit)
             continue
         for value in mark.args[1]:
-            value = value.values[0] if hasattr(value, "values") and len(value.values) == 1 else value
+            value = (
+                value.values[0] if hasattr(value, "values") and len(value.values) == 1 else value
+            )
             if isinstance(value, str | int | float | bool):
                 ids.add(str(value))
     return frozenset(ids)
