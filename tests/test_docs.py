@@ -149,6 +149,7 @@ def isolated_globals():
             yield
         finally:
             torch.set_default_dtype(dtype)
+            torch.set_printoptions(profile="default")
             grad_mode._set(grad_enabled)
 
 
