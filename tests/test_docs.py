@@ -1,6 +1,6 @@
 """The documentation runs: every ```python block of every docs/*.md page, and every reference.
 
-Conventions (stated for readers at the top of docs/index.md):
+Conventions (stated for readers at the top of docs/index.md; README.md follows them too):
 
 - The ```python blocks of one page run in order, in one fresh namespace, in a temporary
   working directory. Other fences (```text, ```bash, ...) are not run.
@@ -37,7 +37,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-PAGES = sorted(DOCS.rglob("*.md"))
+README = ROOT / "README.md"
+PAGES = sorted(DOCS.rglob("*.md")) + [README]  # the README's examples run too
 FLAGS = {
     "needs-dot": (lambda: shutil.which("dot") is not None, "Graphviz's `dot` is not installed"),
     "needs-cuda": (torch.cuda.is_available, "no CUDA GPU on this machine"),
@@ -134,7 +135,7 @@ def matches(expected: str, got: str) -> bool:
 
 
 def page_id(path: Path) -> str:
-    return str(path.relative_to(DOCS))
+    return str(path.relative_to(DOCS if path.is_relative_to(DOCS) else ROOT))
 
 
 @contextlib.contextmanager
@@ -311,7 +312,9 @@ def test_index_links_every_page():
         for m in LINK.finditer(prose(index))
         if not re.match(r"[a-z]+:", m["target"])
     }
-    unlinked = [page_id(p) for p in PAGES if p != index and p.resolve() not in linked]
+    unlinked = [
+        page_id(p) for p in PAGES if p not in (index, README) and p.resolve() not in linked
+    ]
     assert not unlinked, f"docs/index.md does not link {unlinked}"
 
 
