@@ -312,9 +312,7 @@ def test_index_links_every_page():
         for m in LINK.finditer(prose(index))
         if not re.match(r"[a-z]+:", m["target"])
     }
-    unlinked = [
-        page_id(p) for p in PAGES if p not in (index, README) and p.resolve() not in linked
-    ]
+    unlinked = [page_id(p) for p in PAGES if p not in (index, README) and p.resolve() not in linked]
     assert not unlinked, f"docs/index.md does not link {unlinked}"
 
 
