@@ -128,7 +128,7 @@ class Relu(Function):
     @staticmethod
     def forward(ctx, a):
         out = a.clamp_min(0)
-        ctx.save_for_backward(out.bool().to(torch.uint8))  # 1 where out != 0
+        ctx.save_for_backward(out.bool().view(torch.uint8))  # 1 where out != 0
         return out
 
     @staticmethod

@@ -56,10 +56,15 @@ class NllLoss(Function):
             sample_weight = class_weight if sample_weight is None else sample_weight * class_weight
         index = target.unsqueeze(class_dim)
         picked = log_probs.gather(class_dim, index).squeeze(class_dim)
-        if sample_weight is None:  # the usual case: no kernels spent on weights of 1
-            losses = -picked
-            total = picked.numel()  # (> 0: an empty batch comes with ignore_index)
-            scale = picked.new_full(picked.shape, 1 / total if reduction == "mean" else 1.0)
+        if sample_weight is None:  # the usual case: every sample weighs 1, nothing to weigh
+            count = picked.numel()  # (> 0: an empty batch comes with ignore_index)
+            scale = 1 / count if reduction == "mean" else 1.0  # a sample's weight in out
+            if reduction == "none":
+                out = -picked
+            elif reduction == "sum":
+                out = -picked.sum()
+            else:
+                out = picked.sum() / -count
         else:
             losses = -sample_weight * picked
             total = sample_weight.sum()
@@ -67,20 +72,21 @@ class NllLoss(Function):
             if ignore_index is not None and reduction == "mean":
                 # All ignored: the mean is 0/0 = nan (as in torch), the gradient is 0.
                 scale = torch.where(kept, scale, 0.0)
-        if reduction == "none":
-            out = losses
-        elif reduction == "sum":
-            out = losses.sum()
-        else:
-            out = losses.sum() / total
-        ctx.class_dim, ctx.input_shape = class_dim, log_probs.shape
+            if reduction == "none":
+                out = losses
+            elif reduction == "sum":
+                out = losses.sum()
+            else:
+                out = losses.sum() / total
+        ctx.class_dim, ctx.input_shape, ctx.samples_shape = class_dim, log_probs.shape, picked.shape
         ctx.save_for_backward(index, scale)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         index, scale = ctx.saved_tensors
-        source = (grad * -scale).unsqueeze(ctx.class_dim)
+        # -scale_n * grad (grad_n for reduction="none") at each sample's target class
+        source = (grad * -scale).expand(ctx.samples_shape).unsqueeze(ctx.class_dim)
         return grad.new_zeros(ctx.input_shape).scatter_add(ctx.class_dim, index, source)
 
 
