@@ -1,14 +1,13 @@
-"""Run every case on both sides, interleaved, and print medians with the ratio mt / torch.
+"""Speed and memory of minitorch_edu against torch: run every case, print a table, write JSON.
 
-    python -m benchmarks                    # all cases, CPU, float32, 2 threads
-    python -m benchmarks --cases mlp        # names containing "mlp"
-    python -m benchmarks --device cuda      # on a GPU (synchronised before every clock read)
+    python -m benchmarks                       # every case, CPU, float32, 2 threads
+    python -m benchmarks --cases mlp           # only cases whose name contains "mlp"
+    python -m benchmarks --device cuda         # on a GPU (auto: a GPU when there is one)
+    python -m benchmarks --list                # the case names
+    python -m benchmarks compare OLD.json NEW.json
 
-Timing: after a warm-up, R rounds; each round runs k steps of one side then k of the other
-(the order alternating between rounds), timing every step. Medians over all steps.
-Memory: each (case, side) runs alone in a fresh process; its peak resident set (ru_maxrss)
-after the steps minus the one before them is the step's working memory (on CUDA, torch's
-max_memory_allocated).
+How the numbers are taken is described in benchmarks/measure.py; how to read them, in
+docs/performance.md.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -25,165 +23,165 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.cases import CASES, MEMORY_CASES
+from benchmarks.cases import CASES, MEMORY_TARGET
+from benchmarks.compare import compare
+from benchmarks.measure import measure_memory, memory_row, time_case
 
 
-def timed_steps(step, device: torch.device, count: int) -> list[float]:
-    times = []
-    for _ in range(count):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def time_case(case, device, dtype, rounds: int, budget_s: float) -> dict:
-    steps = {side: case.build(side, device, dtype) for side in ("mt", "torch")}
-    warm = {side: timed_steps(steps[side], device, 5) for side in steps}
-    per_step = max(statistics.median(warm["mt"]), statistics.median(warm["torch"]))
-    k = max(1, min(200, int(budget_s / (2 * rounds * max(per_step, 1e-6)))))
-    times: dict[str, list[float]] = {"mt": [], "torch": []}
-    for r in range(rounds):
-        order = ("mt", "torch") if r % 2 == 0 else ("torch", "mt")
-        for side in order:
-            times[side] += timed_steps(steps[side], device, k)
-    mt_ms = statistics.median(times["mt"]) * 1e3
-    torch_ms = statistics.median(times["torch"]) * 1e3
-    return {
-        "case": case.name,
-        "mt_ms": mt_ms,
-        "torch_ms": torch_ms,
-        "ratio": mt_ms / torch_ms,
-        "steps_per_side": len(times["mt"]),
-        "mt_p25_p75_ms": _quartiles(times["mt"]),
-        "torch_p25_p75_ms": _quartiles(times["torch"]),
-    }
-
-
-def _quartiles(values: list[float]) -> list[float]:
-    q = statistics.quantiles(values, n=4)
-    return [q[0] * 1e3, q[2] * 1e3]
-
-
-def measure_memory(name: str, side: str, device: str, dtype: str, steps: int) -> dict:
-    """Runs in a fresh process (see main): peak memory of `steps` steps of one side."""
-    import resource
-
-    case = next(c for c in CASES if c.name == name)
-    torch_device, torch_dtype = torch.device(device), getattr(torch, dtype)
-    step = case.build(side, torch_device, torch_dtype)
-    if torch_device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        before = torch.cuda.memory_allocated()
-    else:
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    for _ in range(steps):
-        step()
-    if torch_device.type == "cuda":
-        torch.cuda.synchronize()
-        peak = torch.cuda.max_memory_allocated()
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"before_bytes": before, "peak_bytes": peak, "step_bytes": peak - before}
-
-
-def memory_row(name: str, device: str, dtype: str, threads: int, steps: int = 5) -> dict:
-    row = {"case": name}
-    for side in ("mt", "torch"):
-        command = [
-            sys.executable, "-m", "benchmarks", "--_memory", name, side,
-            "--device", device, "--dtype", dtype, "--threads", str(threads),
-            "--steps", str(steps),
-        ]  # fmt: skip
-        done = subprocess.run(command, capture_output=True, text=True, check=True)
-        row[side] = json.loads(done.stdout.strip().splitlines()[-1])
-    row["ratio"] = row["mt"]["step_bytes"] / max(row["torch"]["step_bytes"], 1)
-    return row
+def _verdict(value: float, target: float | None) -> str:
+    if target is None:
+        return ""
+    return f"<= {target:g} " + ("ok" if value <= target else "MISSED")
 
 
 def print_table(results: list[dict], memory: list[dict]) -> None:
-    print(f"\n{'case':<28}{'mt ms':>10}{'torch ms':>10}{'mt/torch':>10}")
-    for r in results:
-        print(f"{r['case']:<28}{r['mt_ms']:>10.3f}{r['torch_ms']:>10.3f}{r['ratio']:>10.3f}")
+    if results:
+        print(
+            f"\n{'case':<27}{'mt ms':>9} {'(p25-p75)':<15}{'torch ms':>9} {'(p25-p75)':<15}"
+            f"{'mt/torch':>9} {'(p25-p75)':<13} target"
+        )
+        for r in results:
+            mq, tq, rq = r["mt_quartiles_ms"], r["torch_quartiles_ms"], r["ratio_quartiles"]
+            print(
+                f"{r['case']:<27}{r['mt_ms']:>9.3f} {f'({mq[0]:.3f}-{mq[1]:.3f})':<15}"
+                f"{r['torch_ms']:>9.3f} {f'({tq[0]:.3f}-{tq[1]:.3f})':<15}"
+                f"{r['ratio']:>9.3f} {f'({rq[0]:.2f}-{rq[1]:.2f})':<13} "
+                + _verdict(r["ratio"], r["target"])
+            )
     if memory:
-        print(f"\n{'peak step memory':<28}{'mt MiB':>10}{'torch MiB':>10}{'mt/torch':>10}")
+        print(f"\n{'peak step memory':<27}{'mt MiB':>9}{'torch MiB':>11}{'mt/torch':>10}  target")
         for m in memory:
             ours, theirs = m["mt"]["step_bytes"] / 2**20, m["torch"]["step_bytes"] / 2**20
-            print(f"{m['case']:<28}{ours:>10.1f}{theirs:>10.1f}{m['ratio']:>10.3f}")
+            print(
+                f"{m['case']:<27}{ours:>9.1f}{theirs:>11.1f}{m['ratio']:>10.3f}  "
+                + _verdict(m["ratio"], MEMORY_TARGET)
+            )
 
 
-def git_commit() -> str:
+def _git_commit() -> str:
     try:
         done = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
         )
-        return done.stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return done.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
     except OSError:
         return "unknown"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("--cases", default="", help="run only cases whose name contains this")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (CPU)")
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--seconds", type=float, default=3.0, help="time budget per case")
-    parser.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
-    parser.add_argument("--json", type=Path, default=None, help="where to write results")
-    parser.add_argument("--steps", type=int, default=5, help=argparse.SUPPRESS)
-    parser.add_argument("--_memory", nargs=2, metavar=("CASE", "SIDE"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+def _load() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
 
-    if args._memory:
-        print(json.dumps(measure_memory(*args._memory, device, args.dtype, args.steps)))
-        return 0
 
+def run(args: argparse.Namespace) -> int:
+    device = torch.device(args.device)
     dtype = getattr(torch, args.dtype)
-    chosen = [c for c in CASES if args.cases in c.name]
+    chosen = [case for case in CASES if any(part in case.name for part in args.cases.split(","))]
+    if not chosen:
+        print(f"no case matches {args.cases!r}; --list shows them", file=sys.stderr)
+        return 2
+    load_before = _load()
+    print(
+        f"torch {torch.__version__}, {device}, {args.dtype}, {torch.get_num_threads()} threads, "
+        f"load average {load_before}",
+        flush=True,
+    )
     results = []
     for case in chosen:
-        results.append(time_case(case, torch.device(device), dtype, args.rounds, args.seconds))
-        r = results[-1]
-        print(f"{r['case']:<28} mt {r['mt_ms']:.3f} ms  torch {r['torch_ms']:.3f} ms  "
-              f"ratio {r['ratio']:.3f}", flush=True)  # fmt: skip
+        result = time_case(case, device, dtype, args.rounds, args.seconds)
+        results.append(result)
+        print(
+            f"  {result['case']:<27} mt {result['mt_ms']:8.3f} ms   torch "
+            f"{result['torch_ms']:8.3f} ms   ratio {result['ratio']:.3f}",
+            flush=True,
+        )
     memory = []
     if not args.no_memory:
-        for name in MEMORY_CASES:
-            if any(c.name == name for c in chosen):
-                memory.append(memory_row(name, device, args.dtype, args.threads))
+        for case in chosen:
+            if case.memory:
+                memory.append(
+                    memory_row(case.name, str(device), args.dtype, args.threads, args.memory_steps)
+                )
     print_table(results, memory)
 
     report = {
-        "commit": git_commit(),
+        "commit": _git_commit(),
         "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "machine": platform.machine(),
+        "processor": platform.processor(),
         "cpu_count": os.cpu_count(),
-        "device": device if device == "cpu" else torch.cuda.get_device_name(),
+        "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "dtype": args.dtype,
-        "threads": args.threads,
+        "threads": torch.get_num_threads(),
+        "rounds": args.rounds,
+        "seconds_per_case": args.seconds,
+        "load_average_before": load_before,
+        "load_average_after": _load(),
         "results": results,
         "memory": memory,
     }
     path = args.json or Path("benchmarks/results") / f"{report['when'].replace(':', '')}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2))
-    print(f"\nwritten: {path}")
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nload average after: {report['load_average_after']}\nwritten: {path}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["compare"]:
+        parser = argparse.ArgumentParser(
+            prog="python -m benchmarks compare",
+            description="Per case: the old and new times and ratios of two result files.",
+        )
+        parser.add_argument("old", type=Path)
+        parser.add_argument("new", type=Path)
+        options = parser.parse_args(argv[1:])
+        print(compare(json.loads(options.old.read_text()), json.loads(options.new.read_text())))
+        return 0
+
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--cases", default="", help="comma-separated parts of case names (default: all)"
+    )
+    parser.add_argument("--list", action="store_true", help="print the case names and exit")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads, both sides")
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds per case")
+    parser.add_argument("--seconds", type=float, default=4.0, help="time budget per case")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory processes")
+    parser.add_argument("--memory-steps", type=int, default=5, help="steps per memory run")
+    parser.add_argument("--json", type=Path, default=None, help="where to write the results")
+    parser.add_argument("--_memory", nargs=2, metavar=("CASE", "SIDE"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.list:
+        for case in CASES:
+            print(case.name)
+        return 0
+    torch.set_num_threads(args.threads)
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args._memory:
+        name, side = args._memory
+        result = measure_memory(
+            name, side, torch.device(args.device), getattr(torch, args.dtype), args.memory_steps
+        )
+        print(json.dumps(result))
+        return 0
+    return run(args)
 
 
 if __name__ == "__main__":

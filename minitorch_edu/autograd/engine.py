@@ -182,8 +182,9 @@ class _BackwardPass:
     def run(self) -> None:
         order = topological_order(self.roots)
         needed = self._needed_nodes(order) if self.targets is not None else None
+        pending, create_graph = self.pending, self.create_graph
         for node in order:
-            grad = self.pending.pop(node, None)
+            grad = pending.pop(node, None)
             if grad is None:
                 continue  # no gradient reached this node (its users returned None)
             if node._grad_hooks:
@@ -205,16 +206,16 @@ class _BackwardPass:
             for parent, input_grad in zip(node.parents, input_grads):
                 if parent is None or input_grad is None:
                     continue
-                if not self.create_graph and isinstance(input_grad, Tensor):
+                if not create_graph and isinstance(input_grad, Tensor):
                     input_grad = input_grad.data  # a backward may use our ops on plain tensors
                 if isinstance(parent, Function):
                     input_grad = _match(input_grad, parent.output_shape, parent.output_dtype)
                     self.add_pending(parent, input_grad)
                 else:
-                    input_grad = _match(input_grad, parent.shape, parent.dtype)
+                    input_grad = _match(input_grad, parent.data.shape, parent.data.dtype)
                     self.deliver_to_leaf(parent, input_grad, grad)
             if not self.retain_graph:
-                node.release()
+                node.release()  # its saved tensors are no longer needed: free them now
         for leaf, grad in self.hooked_leaves.items():
             grad = _run_hooks(leaf._hooks, grad)
             self.deliver(leaf, grad, grad)

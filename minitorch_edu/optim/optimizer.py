@@ -15,7 +15,9 @@ the subclass's update, written twice with the same operations in the same order:
     _update_foreach(group, params)         all parameters of the group at once, with torch's
                                            grouped `torch._foreach_*` arithmetic (fewer calls)
 
-`foreach=None` picks the grouped form when every parameter is on a GPU, as PyTorch does.
+`foreach=None` picks the grouped form whenever the group's parameters share one device: it
+gives the same numbers (bit for bit on a CPU) with fewer Python-level calls, and is faster
+on a CPU too. (PyTorch's own default takes it on GPUs only.)
 Updates work on `.data` (raw torch.Tensors), so nothing is recorded for autograd.
 
 `state_dict()` has PyTorch's layout, parameters replaced by their position in the groups:
@@ -49,9 +51,9 @@ def scalar_dtype() -> torch.dtype:
 
 
 def use_foreach(foreach: bool | None, params: list[Tensor]) -> bool:
-    """Whether to take the grouped path; `None` means: when every parameter is on a GPU."""
+    """Whether to take the grouped path; `None` means: when the parameters share one device."""
     if foreach is None:
-        return all(param.data.is_cuda for param in params)
+        return len({param.data.device for param in params}) == 1
     return bool(foreach)
 
 

@@ -16,23 +16,30 @@ own, so those three lines are differentiable to any order.
 
 `Convolution` below computes the same numbers as one node, with memory laid out for
 speed (im2col): the windows of each sample become the columns of a matrix
-cols (C*kh*kw, OH*OW), so the layer is one batched matrix product
 
-    out_n = W @ cols_n                    W: (O, C*kh*kw)
+    cols_n[(c, i, j), (y, x)] = padded[n, c, y * sh + i * dh, x * sw + j * dw]
+                                (C * kh * kw rows, OH * OW columns)
+
+so the layer is one batched matrix product, which lands in the output's own layout:
+
+    out_n = W @ cols_n                    W: (O, C * kh * kw),  out_n: (O, OH * OW)
 
 and the backward pass is two more, plus "col2im" for the input:
 
     dW      = sum over n of grad_n @ cols_n^T
     dcols_n = W^T @ grad_n
-    dx      = every column of dcols added back to the input pixels its window read:
-              one strided slice per kernel offset (i, j), so overlapping windows add up
-              and pixels that no window read (stride > kernel) get zero
+    dx      = every entry of dcols added back to the input pixel its window read
+              (col2im), so overlapping windows add up and pixels that no window read
+              (stride > kernel) get zero
     db      = grad summed over n and positions
+
+cols is kh * kw times the size of the input. It is not kept for backward (backward takes
+it again from the saved input when the weight needs a gradient), and a large batch is
+lowered a slice of samples at a time, so that the columns never take much memory.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -44,7 +51,7 @@ from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.nn.functional.arguments import as_tuple, raw, shape_text
 from minitorch_edu.nn.functional.einsum import einsum
-from minitorch_edu.nn.functional.windows import sliding_windows, window_view
+from minitorch_edu.nn.functional.windows import sliding_windows, window_count, window_view
 from minitorch_edu.ops.join import pad, pad_constant
 from minitorch_edu.ops.shape import reshape
 
@@ -58,10 +65,95 @@ def _flat_amounts(padding: Sequence[tuple[int, int]]) -> list[int]:
     return [amount for pair in reversed(padding) for amount in pair]
 
 
+# The columns hold kh * kw numbers for each input number they come from, so the batch is
+# lowered a slice of samples at a time: at most this many numbers are held as columns.
+COLUMNS_BUDGET = 2**19
+
+
+def sample_slices(batch: int, numbers_per_sample: int) -> list[slice]:
+    """Consecutive slices of the batch whose columns fit in COLUMNS_BUDGET (one sample at least)."""
+    step = max(1, COLUMNS_BUDGET // max(numbers_per_sample, 1))
+    return [slice(start, min(start + step, batch)) for start in range(0, batch, step)]
+
+
+def conv_output_size(
+    spatial: Sequence[int],
+    kernel_size: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[tuple[int, int]],
+    dilation: Sequence[int],
+) -> tuple[int, ...]:
+    """Output positions per spatial dim: windows in the padded size (see windows.py)."""
+    return tuple(
+        window_count(n + before + after, k, s, dl)
+        for n, k, s, (before, after), dl in zip(spatial, kernel_size, stride, padding, dilation)
+    )
+
+
+def im2col(
+    input: torch.Tensor,
+    kernel_size: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[tuple[int, int]],
+    dilation: Sequence[int],
+    groups: int,
+) -> torch.Tensor:
+    """The windows of `input` (n, C, *spatial) as columns, per sample and group:
+
+    cols[n, g, (c, *offset), position]: one row per (channel of the group, kernel offset),
+    one column per output position.
+    """
+    d = len(kernel_size)
+    padded = pad_constant(input, _flat_amounts(padding), 0.0) if any(map(any, padding)) else input
+    windows = window_view(padded, kernel_size, stride, dilation)  # (n, C, *positions, *offsets)
+    offsets_before_positions = (0, 1, *range(2 + d, 2 + 2 * d), *range(2, 2 + d))
+    cols = windows.permute(offsets_before_positions)  # (n, C, *offsets, *positions)
+    batch, positions = input.shape[0], math.prod(windows.shape[2 : 2 + d])
+    return cols.reshape(batch, groups, -1, positions)  # the one copy
+
+
+def col2im(
+    grad_cols: torch.Tensor,
+    grad_padded: torch.Tensor,
+    kernel_size: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+) -> None:
+    """The adjoint of im2col: add each entry of grad_cols (n, C * offsets, positions) to
+    grad_padded (n, C, *padded spatial) at the input element it came from.
+
+    One spatial dim at a time, the last first: along the width, each kernel column offset j
+    adds its columns (x = 0 .. OW-1) into full rows at x * sw + j * dw; then along the
+    height, each kernel row offset i adds those rows at y * sh + i * dh. That is kw + kh
+    strided additions instead of kw * kh (one per kernel offset).
+    """
+    batch, channels, *spatial = grad_padded.shape
+    d = len(spatial)
+    size = conv_output_size(spatial, kernel_size, stride, [(0, 0)] * d, dilation)
+    current = grad_cols.reshape(batch, channels, *kernel_size, *size)
+    for axis in reversed(range(d)):
+        # current: (n, C, kernel dims up to this axis, positions up to this axis, full dims)
+        kernel_dim, position_dim = 2 + axis, 3 + 2 * axis
+        if axis == 0:
+            target = grad_padded
+        else:
+            shape = list(current.shape)
+            shape[position_dim] = spatial[axis]
+            del shape[kernel_dim]
+            target = current.new_zeros(shape)
+        for offset in range(kernel_size[axis]):
+            start = offset * dilation[axis]
+            read = slice(start, start + stride[axis] * (size[axis] - 1) + 1, stride[axis])
+            target[(slice(None),) * (position_dim - 1) + (read,)] += current.select(
+                kernel_dim, offset
+            )
+        current = target
+
+
 class Convolution(Function):
     formula = (
         "dW = sum_n grad_n @ cols_n^T;  dcols_n = W^T @ grad_n, added back into the input "
-        "one kernel offset at a time (col2im);  db = grad summed over n and positions"
+        "pixels the windows read (col2im);  db = grad summed over n and positions"
     )
 
     @staticmethod
@@ -69,59 +161,59 @@ class Convolution(Function):
         # input (N, C, *spatial) is batched; padding is [(before, after)] per spatial dim.
         d = weight.dim() - 2
         batch, out_channels = input.shape[0], weight.shape[0]
-        padded = (
-            pad_constant(input, _flat_amounts(padding), 0.0) if any(map(any, padding)) else input
-        )
-        windows = window_view(padded, weight.shape[2:], stride, dilation)
-        output_size = windows.shape[2 : 2 + d]
-        # cols[n, g]: one column per output position, one row per (channel, kernel offset).
-        offsets_before_positions = (0, 1, *range(2 + d, 2 + 2 * d), *range(2, 2 + d))
-        cols = windows.permute(offsets_before_positions)
-        cols = cols.reshape(batch, groups, -1, math.prod(output_size))
-        if cols._base is not None:  # still a view of `padded`: keep a copy of its own
-            cols = cols.clone()
-        out = weight.reshape(groups, out_channels // groups, -1) @ cols  # (N, g, O/g, positions)
-        out = out.reshape(batch, out_channels, *output_size)
+        kernel_size = weight.shape[2:]
+        size = conv_output_size(input.shape[2:], kernel_size, stride, padding, dilation)
+        grouped_weight = weight.reshape(groups, out_channels // groups, -1)
+        out = input.new_empty(batch, out_channels, *size)
+        for samples in sample_slices(batch, input.shape[1] * math.prod(kernel_size + size)):
+            # (g, O/g, C/g * offsets) @ (n, g, C/g * offsets, positions): one product per
+            # sample and group, (n, g, O/g, positions), which is the output's layout.
+            cols = im2col(input[samples], kernel_size, stride, padding, dilation, groups)
+            out[samples] = (grouped_weight @ cols).reshape(-1, out_channels, *size)
+            del cols  # before the next slice's columns are made
         if bias is not None:
             out += bias.reshape(out_channels, *(1,) * d)
         ctx.geometry = (stride, padding, dilation, groups)
-        ctx.padded_shape, ctx.output_size = padded.shape, output_size
-        ctx.save_for_backward(input, weight, bias, cols)
+        ctx.save_for_backward(input, weight, bias)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        input, weight, bias, cols = ctx.saved_tensors
+        input, weight, bias = ctx.saved_tensors
         if isinstance(grad, Tensor):  # create_graph: differentiate the composed definition
             return _gradients_by_ops(ctx, input, weight, bias, grad)
         need_input, need_weight, need_bias = ctx.needs_input_grad
         stride, padding, dilation, groups = ctx.geometry
         d = weight.dim() - 2
         batch, out_channels = grad.shape[:2]
-        rows = grad.reshape(batch, groups, out_channels // groups, -1)  # (N, g, O/g, positions)
+        kernel_size = weight.shape[2:]
         grouped_weight = weight.reshape(groups, out_channels // groups, -1)
-        grad_input = grad_weight = grad_bias = None
-        if need_weight:
-            grad_weight = (rows @ cols.transpose(-1, -2)).sum(0).reshape(weight.shape)
+        grad_input = grad_weight = grad_bias = grad_padded = None
         if need_bias:
             grad_bias = grad.sum((0, *range(2, 2 + d)))
         if need_input:
-            grad_cols = grouped_weight.transpose(-1, -2) @ rows  # (N, g, C/g * offsets, positions)
-            grad_cols = grad_cols.reshape(
-                *ctx.padded_shape[:2], *weight.shape[2:], *ctx.output_size
+            padded_size = (n + a + b for n, (a, b) in zip(input.shape[2:], padding))
+            grad_padded = grad.new_zeros(*input.shape[:2], *padded_size)
+        per_sample = input.shape[1] * math.prod(kernel_size + grad.shape[2:])
+        for samples in sample_slices(batch, per_sample) if need_input or need_weight else ():
+            # The gradient laid out like the forward's product: (n, g, O/g, positions).
+            rows = grad[samples].reshape(
+                -1, groups, out_channels // groups, math.prod(grad.shape[2:])
             )
-            grad_padded = grad.new_zeros(ctx.padded_shape)
-            for offset in itertools.product(*(range(k) for k in weight.shape[2:])):
-                read = tuple(
-                    slice(o * dl, o * dl + s * (n - 1) + 1, s)
-                    for o, dl, s, n in zip(offset, dilation, stride, ctx.output_size)
-                )
-                grad_padded[(slice(None), slice(None), *read)] += grad_cols[
-                    (slice(None), slice(None), *offset)
-                ]
-            crop = tuple(
-                slice(before, before + n) for (before, _), n in zip(padding, input.shape[2:])
-            )
+            if need_weight:
+                # The columns again (cheaper than keeping them): this slice's share of dW.
+                cols = im2col(input[samples], kernel_size, stride, padding, dilation, groups)
+                share = (rows @ cols.transpose(-1, -2)).sum(0)
+                del cols  # before the next buffer is made: one slice's worth at a time
+                grad_weight = share if grad_weight is None else grad_weight.add_(share)
+            if need_input:
+                grad_cols = grouped_weight.transpose(-1, -2) @ rows  # (n, g, C/g * offsets, ...)
+                col2im(grad_cols, grad_padded[samples], kernel_size, stride, dilation)
+                del grad_cols
+        if need_weight:
+            grad_weight = grad_weight.reshape(weight.shape)
+        if need_input:
+            crop = tuple(slice(a, a + n) for (a, _), n in zip(padding, input.shape[2:]))
             grad_input = grad_padded[(slice(None), slice(None), *crop)]
         return grad_input, grad_weight, grad_bias
 

@@ -43,40 +43,62 @@ class NllLoss(Function):
 
     @staticmethod
     def forward(ctx, log_probs, target=None, weight=None, ignore_index=-100, reduction="mean"):
+        # ignore_index=None: the caller has checked that no target is ignored.
         class_dim = 0 if log_probs.dim() == 1 else 1
-        kept = target != ignore_index
-        safe_target = target.where(kept, 0)  # any valid index; its weight is zeroed below
-        index = safe_target.unsqueeze(class_dim)
-        picked = log_probs.gather(class_dim, index).squeeze(class_dim)
-        sample_weight = kept.to(log_probs.dtype)
+        # sample_weight[n] = w[t_n], 0 for an ignored sample; None while every sample weighs 1
+        sample_weight = None
+        if ignore_index is not None:
+            kept = target != ignore_index
+            target = target.where(kept, 0)  # any valid index; its weight is zeroed below
+            sample_weight = kept.to(log_probs.dtype)
         if weight is not None:
-            sample_weight = sample_weight * weight[safe_target]
-        losses = -sample_weight * picked
-        if reduction == "none":
-            scale, out = sample_weight, losses
-        elif reduction == "sum":
-            scale, out = sample_weight, losses.sum()
+            class_weight = weight[target]
+            sample_weight = class_weight if sample_weight is None else sample_weight * class_weight
+        index = target.unsqueeze(class_dim)
+        picked = log_probs.gather(class_dim, index).squeeze(class_dim)
+        if sample_weight is None:  # the usual case: every sample weighs 1, nothing to weigh
+            count = picked.numel()  # (> 0: an empty batch comes with ignore_index)
+            scale = 1 / count if reduction == "mean" else 1.0  # a sample's weight in out
+            if reduction == "none":
+                out = -picked
+            elif reduction == "sum":
+                out = -picked.sum()
+            else:
+                out = picked.sum() / -count
         else:
+            losses = -sample_weight * picked
             total = sample_weight.sum()
-            # All ignored: the mean is 0/0 = nan (as in torch), the gradient is 0.
-            scale = torch.where(kept, sample_weight / total, 0.0)
-            out = losses.sum() / total
-        ctx.class_dim, ctx.input_shape = class_dim, log_probs.shape
+            scale = sample_weight / total if reduction == "mean" else sample_weight
+            if ignore_index is not None and reduction == "mean":
+                # All ignored: the mean is 0/0 = nan (as in torch), the gradient is 0.
+                scale = torch.where(kept, scale, 0.0)
+            if reduction == "none":
+                out = losses
+            elif reduction == "sum":
+                out = losses.sum()
+            else:
+                out = losses.sum() / total
+        ctx.class_dim, ctx.input_shape, ctx.samples_shape = class_dim, log_probs.shape, picked.shape
         ctx.save_for_backward(index, scale)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         index, scale = ctx.saved_tensors
-        source = (grad * -scale).unsqueeze(ctx.class_dim)
+        # -scale_n * grad (grad_n for reduction="none") at each sample's target class
+        source = (grad * -scale).expand(ctx.samples_shape).unsqueeze(ctx.class_dim)
         return grad.new_zeros(ctx.input_shape).scatter_add(ctx.class_dim, index, source)
 
 
 def check_class_targets(
     input: torch.Tensor, target: Any, ignore_index: int, name: str
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, int | None]:
     """Class-index targets as an int64 torch.Tensor, after checking shape, dtype and range
-    (in torch's order, so that the same mistakes raise the same types of error)."""
+    (in torch's order, so that the same mistakes raise the same types of error).
+
+    Also returns the ignore_index that NllLoss must honour: None when no target can equal
+    it, which spares the loss the work of weighing samples.
+    """
     target = _as_torch_target(target, input.device)
     if input.dim() >= 2:
         target_batch = target.shape[0] if target.dim() else 0
@@ -116,6 +138,13 @@ def check_class_targets(
             )
         target = target.reshape(())
     classes = input.shape[0 if input.dim() == 1 else 1]
+    if target.numel() == 0:
+        return target, ignore_index
+    # One pass finds the smallest and the largest index; only when one of them lies outside
+    # [0, classes) (an ignored sample, or a mistake) is every target looked at.
+    low, high = (bound.item() for bound in target.aminmax())
+    if 0 <= low and high < classes:
+        return target, ignore_index if low <= ignore_index <= high else None
     bad = (target != ignore_index) & ((target < 0) | (target >= classes))
     if bad.any():
         value = target[bad].flatten()[0].item()
@@ -123,7 +152,7 @@ def check_class_targets(
             f"Target {value} is out of bounds: {name} expects class indices in [0, {classes}) "
             f"for C={classes} classes (or ignore_index={ignore_index})"
         )
-    return target
+    return target, ignore_index
 
 
 def _as_torch_target(target: Any, device: torch.device) -> torch.Tensor:
@@ -178,10 +207,10 @@ def nll_loss(
         reduction = legacy_reduction(size_average, reduce)
     check_reduction(reduction)
     x = _check_input(input, "nll_loss")
-    target = check_class_targets(x, target, ignore_index, "nll_loss")
+    target, ignored = check_class_targets(x, target, ignore_index, "nll_loss")
     weight = _check_weight(x, weight, "nll_loss")
     return NllLoss.apply(
-        input, target=target, weight=weight, ignore_index=ignore_index, reduction=reduction
+        input, target=target, weight=weight, ignore_index=ignored, reduction=reduction
     )
 
 
@@ -222,10 +251,10 @@ def cross_entropy(
             input, target, weight, reduction, label_smoothing, class_dim, classes
         )
 
-    target = check_class_targets(x, target_raw, ignore_index, "cross_entropy")
+    target, ignored = check_class_targets(x, target_raw, ignore_index, "cross_entropy")
     log_probs = log_softmax(input, class_dim)
     nll = NllLoss.apply(
-        log_probs, target=target, weight=weight, ignore_index=ignore_index, reduction=reduction
+        log_probs, target=target, weight=weight, ignore_index=ignored, reduction=reduction
     )
     if label_smoothing == 0:
         return nll

@@ -23,6 +23,7 @@ Output size per dim, for input size n, kernel k, stride s, padding p, dilation d
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -130,7 +131,7 @@ class _PoolPlan:
 
     def windows(self, input: Any, fill: float) -> Tensor:
         """(N, C, OH, OW, kh, kw) windows over the input padded with `fill`."""
-        input = reshape(input, self.batch_shape)
+        input = self.batched(input)
         amounts = self.pad_amounts()
         if any(amounts):
             input = pad(input, amounts, value=fill)
@@ -138,27 +139,46 @@ class _PoolPlan:
             input, self.kernel_size, self.stride, self.dilation, self.output_size
         )
 
+    def batched(self, input: Any) -> Any:
+        """(C, H, W) as (1, C, H, W); a batched input as it is (no node in the graph)."""
+        return reshape(input, self.batch_shape) if self.unbatched else input
+
     def finish(self, out: Tensor) -> Tensor:
         return reshape(out, out.shape[1:]) if self.unbatched else out
 
 
-def _winners(input: torch.Tensor, plan: _PoolPlan) -> tuple[torch.Tensor, ...]:
-    """Each window's largest value and the (row, col) in the padded input where it sits.
+def _winners(input: torch.Tensor, plan: _PoolPlan) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+    """Each window's largest value, where it sits (a flat position in the padded input),
+    and the padded input's shape.
 
-    torch.max along a dim returns the first largest element, and windows are flattened
-    row by row, so ties go to the first one in scan order, as in torch's kernel.
+    The windows are copied with their kernel offsets first, (kh * kw, N, C, OH, OW), so
+    that the max compares whole planes, one offset after another. torch.max along a dim
+    returns the first largest element, and offsets are numbered row by row, so ties go to
+    the first one in scan order, as in torch's kernel.
     """
-    padded = pad_constant(input, plan.pad_amounts(), -math.inf)
+    amounts = plan.pad_amounts()
+    padded = pad_constant(input, amounts, -math.inf) if any(amounts) else input
     windows = window_view(padded, plan.kernel_size, plan.stride, plan.dilation, plan.output_size)
-    values, picked = windows.reshape(*windows.shape[:4], -1).max(dim=-1)
+    offsets_first = windows.permute(4, 5, 0, 1, 2, 3).reshape(-1, *windows.shape[:4])
+    values, picked = offsets_first.max(dim=0)
+    del offsets_first  # a copy of the input: free it before the positions are made
+    # flat position = start of the (n, c) plane + start of the window + the picked offset
+    batch, channels, height, width = padded.shape
     (stride_rows, stride_cols), (dilation_rows, dilation_cols) = plan.stride, plan.dilation
-    kernel_cols = plan.kernel_size[1]
+    kernel_rows, kernel_cols = plan.kernel_size
     out_rows, out_cols = plan.output_size
-    rows = torch.arange(out_rows, device=input.device)[:, None] * stride_rows
-    rows = rows + (picked // kernel_cols) * dilation_rows
-    cols = torch.arange(out_cols, device=input.device) * stride_cols
-    cols = cols + (picked % kernel_cols) * dilation_cols
-    return padded, values, rows, cols
+    arange = functools.partial(torch.arange, device=input.device)
+    plane_start = arange(batch * channels).view(batch, channels, 1, 1) * (height * width)
+    window_start = (
+        arange(out_rows)[:, None] * (stride_rows * width) + arange(out_cols) * stride_cols
+    )
+    offset_position = (
+        arange(kernel_rows)[:, None] * (dilation_rows * width) + arange(kernel_cols) * dilation_cols
+    ).flatten()
+    positions = offset_position[picked]
+    positions += window_start
+    positions += plane_start
+    return values, positions, padded.shape
 
 
 class MaxPool2d(Function):
@@ -166,11 +186,9 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, input, plan=None):
-        padded, values, rows, cols = _winners(input, plan)
-        batch, channels, height, width = padded.shape
-        planes = torch.arange(batch * channels, device=input.device).view(batch, channels, 1, 1)
-        ctx.save_for_backward((planes * height + rows) * width + cols)  # flat positions
-        ctx.padded_shape = padded.shape
+        values, positions, padded_shape = _winners(input, plan)
+        ctx.save_for_backward(positions)
+        ctx.padded_shape = padded_shape
         top, left = plan.padding
         ctx.crop = (
             slice(None),
@@ -184,7 +202,7 @@ class MaxPool2d(Function):
     def backward(ctx, grad):
         (positions,) = ctx.saved_tensors
         flat = grad.new_zeros(math.prod(ctx.padded_shape))
-        flat = flat.index_add(0, positions.reshape(-1), grad.reshape(-1))
+        flat = flat.scatter_add(0, positions.reshape(-1), grad.reshape(-1))
         return flat.reshape(ctx.padded_shape)[ctx.crop]
 
 
@@ -202,12 +220,13 @@ def max_pool2d(
     x = raw(input)
     if not x.is_floating_point():
         raise RuntimeError(f"max_pool2d: expected a floating-point input, got {x.dtype}")
-    out = plan.finish(MaxPool2d.apply(reshape(input, plan.batch_shape), plan=plan))
+    out = plan.finish(MaxPool2d.apply(plan.batched(input), plan=plan))
     if not return_indices:
         return out
-    _, _, rows, cols = _winners(x.reshape(plan.batch_shape), plan)
+    _, positions, (_, _, height, width) = _winners(x.reshape(plan.batch_shape), plan)
     top, left = plan.padding
-    indices = (rows - top) * plan.input_size[1] + (cols - left)
+    in_plane = positions % (height * width)
+    indices = (in_plane // width - top) * plan.input_size[1] + (in_plane % width - left)
     return out, plan.finish(Tensor._wrap(indices))
 
 
