@@ -5,6 +5,7 @@
     python -m benchmarks --device cuda         # on a GPU (auto: a GPU when there is one)
     python -m benchmarks --list                # the case names
     python -m benchmarks compare OLD.json NEW.json
+    python -m benchmarks phases --model cnn --batch 64 --kernels   # one step, by phase
 
 How the numbers are taken is described in benchmarks/measure.py; how to read them, in
 docs/performance.md.
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks import phases
 from benchmarks.cases import CASES, MEMORY_TARGET
 from benchmarks.compare import compare
 from benchmarks.measure import measure_memory, memory_row, time_case
@@ -49,12 +51,27 @@ def print_table(results: list[dict], memory: list[dict]) -> None:
                 + _verdict(r["ratio"], r["target"])
             )
     if memory:
-        print(f"\n{'peak step memory':<27}{'mt MiB':>9}{'torch MiB':>11}{'mt/torch':>10}  target")
+        print(
+            f"\n{'peak step memory':<27}{'mt MiB':>9}{'torch MiB':>11}{'mt/torch':>10}  target"
+            "      (resident set; tensor bytes below)"
+        )
         for m in memory:
             ours, theirs = m["mt"]["step_bytes"] / 2**20, m["torch"]["step_bytes"] / 2**20
             print(
                 f"{m['case']:<27}{ours:>9.1f}{theirs:>11.1f}{m['ratio']:>10.3f}  "
                 + _verdict(m["ratio"], MEMORY_TARGET)
+            )
+        tensor_rows = [m for m in memory if "tensor_ratio" in m]
+        if tensor_rows:
+            print(
+                f"\n{'peak tensor bytes':<27}{'mt MiB':>9}{'torch MiB':>11}{'mt/torch':>10}  target"
+            )
+        for m in tensor_rows:
+            ours = m["mt"]["tensor_step_bytes"] / 2**20
+            theirs = m["torch"]["tensor_step_bytes"] / 2**20
+            print(
+                f"{m['case']:<27}{ours:>9.1f}{theirs:>11.1f}{m['tensor_ratio']:>10.3f}  "
+                + _verdict(m["tensor_ratio"], MEMORY_TARGET)
             )
 
 
@@ -137,6 +154,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pick_device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["compare"]:
@@ -150,6 +173,26 @@ def main(argv: list[str] | None = None) -> int:
         print(compare(json.loads(options.old.read_text()), json.loads(options.new.read_text())))
         return 0
 
+    if argv[:1] == ["phases"]:
+        parser = argparse.ArgumentParser(
+            prog="python -m benchmarks phases",
+            description="Where one training step's time goes, phase by phase, both sides.",
+        )
+        parser.add_argument("--model", default="mlp", choices=sorted(phases.MODELS))
+        parser.add_argument("--batch", type=int, default=64)
+        parser.add_argument("--device", default="auto")
+        parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+        parser.add_argument("--threads", type=int, default=2)
+        parser.add_argument("--kernels", action="store_true", help="also the torch kernels (mt)")
+        options = parser.parse_args(argv[1:])
+        torch.set_num_threads(options.threads)
+        device = torch.device(_pick_device(options.device))
+        dtype = getattr(torch, options.dtype)
+        print(phases.report(options.model, options.batch, device, dtype))
+        if options.kernels:
+            print(phases.kernel_profile(options.model, options.batch, device, dtype))
+        return 0
+
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__.split("\n")[0]
     )
@@ -157,7 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         "--cases", default="", help="comma-separated parts of case names (default: all)"
     )
     parser.add_argument("--list", action="store_true", help="print the case names and exit")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto")
+    parser.add_argument(
+        "--device", default="auto", help="cpu, cuda, cuda:1 or auto (a GPU when there is one)"
+    )
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads, both sides")
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds per case")
@@ -172,8 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             print(case.name)
         return 0
     torch.set_num_threads(args.threads)
-    if args.device == "auto":
-        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    args.device = _pick_device(args.device)
     if args._memory:
         name, side = args._memory
         result = measure_memory(

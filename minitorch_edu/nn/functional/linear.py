@@ -36,10 +36,11 @@ class Linear(Function):
         input, weight = ctx.saved_tensors
         need_input, need_weight, need_bias = ctx.needs_input_grad
         out_features, in_features = weight.shape
-        rows = grad.reshape(-1, out_features)
-        grad_input = grad @ weight if need_input else None
-        grad_weight = rows.T @ input.reshape(-1, in_features) if need_weight else None
-        grad_bias = rows.sum(0) if need_bias else None
+        grad_input = grad @ weight if need_input else None  # (..., out) @ (out, in)
+        if grad.dim() != 2:  # batch dims flattened into rows (2-D already is: no calls spent)
+            grad, input = grad.reshape(-1, out_features), input.reshape(-1, in_features)
+        grad_weight = grad.T @ input if need_weight else None
+        grad_bias = grad.sum(0) if need_bias else None
         return grad_input, grad_weight, grad_bias
 
 

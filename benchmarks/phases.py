@@ -1,0 +1,111 @@
+"""Where the time of one training step goes: `python -m benchmarks phases`.
+
+A training step is five phases, timed one by one on both sides (interleaved, medians):
+
+    zero_grad   forget last step's gradients
+    forward     the model's layers
+    loss        cross-entropy of the logits
+    backward    the engine walks the graph back to the parameters
+    step        SGD with momentum updates the parameters
+
+Then, for minitorch_edu's side only, the torch kernels under it, by self time (torch's
+profiler): which arithmetic the step is made of. docs/performance.md reads such a profile.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+import minitorch_edu.nn as mnn
+from benchmarks.cases import OPTIMIZERS, SIDES, _model, lenet, mlp
+
+PHASES = ("zero_grad", "forward", "loss", "backward", "step")
+MODELS = {"mlp": (mlp, (784,)), "cnn": (lenet, (1, 32, 32))}
+
+
+def _phased_step(side: str, model_name: str, batch: int, device: torch.device, dtype):
+    """A training step that returns the seconds each phase took."""
+    make, input_shape = MODELS[model_name]
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn((batch, *input_shape), generator=generator).to(device, dtype)
+    y = torch.randint(0, 10, (batch,), generator=generator).to(device)
+    model = _model(make, side, device, dtype)
+    optimizer = OPTIMIZERS["sgd"][SIDES.index(side)](list(model.parameters()))
+    loss_fn = mnn.CrossEntropyLoss() if side == "mt" else torch.nn.CrossEntropyLoss()
+
+    def clock() -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter()
+
+    def step() -> list[float]:
+        t0 = clock()
+        optimizer.zero_grad()
+        t1 = clock()
+        logits = model(x)
+        t2 = clock()
+        loss = loss_fn(logits, y)
+        t3 = clock()
+        loss.backward()
+        t4 = clock()
+        optimizer.step()
+        t5 = clock()
+        return [t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4]
+
+    return step
+
+
+def phase_times(
+    model_name: str, batch: int, device: torch.device, dtype: torch.dtype, steps: int = 200
+) -> dict[str, list[float]]:
+    """Median milliseconds of each phase, per side: {side: [zero_grad, forward, ...]}."""
+    steps_of = {side: _phased_step(side, model_name, batch, device, dtype) for side in SIDES}
+    for side in SIDES:  # warm-up
+        for _ in range(5):
+            steps_of[side]()
+    samples: dict[str, list[list[float]]] = {side: [] for side in SIDES}
+    for _ in range(steps):
+        for side in SIDES:
+            samples[side].append(steps_of[side]())
+    return {
+        side: [statistics.median(run[i] for run in samples[side]) * 1e3 for i in range(5)]
+        for side in SIDES
+    }
+
+
+def kernel_profile(
+    model_name: str, batch: int, device: torch.device, dtype: torch.dtype, rows: int = 12
+) -> str:
+    """minitorch_edu's step: the torch kernels it calls, by self time, from torch's profiler."""
+    from torch.profiler import ProfilerActivity, profile
+
+    step: Callable[[], list[float]] = _phased_step("mt", model_name, batch, device, dtype)
+    for _ in range(5):
+        step()
+    activities = [ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as profiler:
+        for _ in range(20):
+            step()
+    sort_by = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    return profiler.key_averages().table(sort_by=sort_by, row_limit=rows)
+
+
+def report(model_name: str, batch: int, device: torch.device, dtype: torch.dtype) -> str:
+    times = phase_times(model_name, batch, device, dtype)
+    lines = [
+        f"{model_name} step, batch {batch} ({device}, {str(dtype).removeprefix('torch.')}, "
+        f"{torch.get_num_threads()} threads): median ms per phase",
+        f"{'phase':<11}{'mt':>9}{'torch':>9}{'mt - torch':>12}",
+    ]
+    for i, phase in enumerate(PHASES):
+        ours, theirs = times["mt"][i], times["torch"][i]
+        lines.append(f"{phase:<11}{ours:>9.3f}{theirs:>9.3f}{ours - theirs:>+12.3f}")
+    total_mt, total_torch = sum(times["mt"]), sum(times["torch"])
+    lines.append(f"{'sum':<11}{total_mt:>9.3f}{total_torch:>9.3f}{total_mt - total_torch:>+12.3f}")
+    return "\n".join(lines)
