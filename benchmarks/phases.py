@@ -96,8 +96,10 @@ def kernel_profile(
     return profiler.key_averages().table(sort_by=sort_by, row_limit=rows)
 
 
-def report(model_name: str, batch: int, device: torch.device, dtype: torch.dtype) -> str:
-    times = phase_times(model_name, batch, device, dtype)
+def report(
+    model_name: str, batch: int, device: torch.device, dtype: torch.dtype, steps: int = 200
+) -> str:
+    times = phase_times(model_name, batch, device, dtype, steps)
     lines = [
         f"{model_name} step, batch {batch} ({device}, {str(dtype).removeprefix('torch.')}, "
         f"{torch.get_num_threads()} threads): median ms per phase",
