@@ -17,7 +17,6 @@ from benchmarks.__main__ import main
 from benchmarks.cases import CASES
 from benchmarks.measure import peak_tensor_bytes
 
-
 # The larger-batch training cases build the same models as the batch-64 ones.
 SMALL_CASES = [case for case in CASES if "b1024" not in case.name and "b256" not in case.name]
 
