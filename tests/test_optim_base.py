@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import math
 import re
 import warnings
 
@@ -129,6 +130,34 @@ def test_a_group_with_invalid_hyperparameters_is_refused_too(name, kwargs, messa
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         optimizer.add_param_group({"params": [parameter()], **kwargs})
     assert len(optimizer.param_groups) == 1
+
+
+# A nan hyperparameter: torch's SGD checks `value < 0` and lets it through; the others check
+# `not 0 <= value` and refuse it. Each must do as its torch counterpart does.
+NAN_HYPERPARAMETERS = [
+    (name, key)
+    for name, keys in {
+        "SGD": ("lr", "momentum", "weight_decay"),
+        "Adagrad": ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"),
+        "RMSprop": ("lr", "eps", "momentum", "weight_decay", "alpha"),
+        "Adam": ("lr", "eps", "weight_decay"),
+        "AdamW": ("lr", "eps", "weight_decay"),
+    }.items()
+    for key in keys
+]
+
+
+@pytest.mark.parametrize(("name", "key"), NAN_HYPERPARAMETERS)
+def test_a_nan_hyperparameter_is_refused_exactly_when_torch_refuses_it(name, key):
+    def outcome(make, param):
+        try:
+            make([param], **{key: math.nan})
+        except ValueError as error:
+            return str(error)
+        return "accepted"
+
+    theirs = outcome(getattr(torch.optim, name), torch_parameter())
+    assert outcome(optimizer_class(name), parameter()) == theirs
 
 
 UNIMPLEMENTED = [

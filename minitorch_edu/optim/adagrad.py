@@ -10,6 +10,7 @@ from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.optim.optimizer import (
     Optimizer,
     ParamsT,
+    check_not_negative,
     check_supported_options,
     scalar_dtype,
 )
@@ -67,21 +68,9 @@ class Adagrad(Optimizer):
         super().__init__(params, defaults)
 
     def _check_hyperparameters(self, group: dict[str, Any]) -> None:
-        lr = group["lr"]
-        if isinstance(lr, torch.Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= group["lr_decay"]:
-            raise ValueError(f"Invalid lr_decay value: {group['lr_decay']}")
-        if not 0.0 <= group["weight_decay"]:
-            raise ValueError(f"Invalid weight_decay value: {group['weight_decay']}")
-        if not 0.0 <= group["initial_accumulator_value"]:
-            raise ValueError(
-                f"Invalid initial_accumulator_value value: {group['initial_accumulator_value']}"
-            )
-        if not 0.0 <= group["eps"]:
-            raise ValueError(f"Invalid epsilon value: {group['eps']}")
+        check_not_negative(
+            group, "lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"
+        )
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add the group, and start its parameters' state at once (as PyTorch does)."""

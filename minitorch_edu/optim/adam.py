@@ -10,6 +10,7 @@ from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.optim.optimizer import (
     Optimizer,
     ParamsT,
+    check_not_negative,
     check_supported_options,
     scalar_dtype,
 )
@@ -81,21 +82,15 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _check_hyperparameters(self, group: dict[str, Any]) -> None:
-        lr, betas = group["lr"], group["betas"]
-        if isinstance(lr, torch.Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= group["eps"]:
-            raise ValueError(f"Invalid epsilon value: {group['eps']}")
+        betas = group["betas"]
+        check_not_negative(group, "lr", "eps")
         if len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), but got {betas}")
         if not 0.0 <= betas[0] < 1.0:
             raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
         if not 0.0 <= betas[1] < 1.0:
             raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-        if not 0.0 <= group["weight_decay"]:
-            raise ValueError(f"Invalid weight_decay value: {group['weight_decay']}")
+        check_not_negative(group, "weight_decay")
         both_floats = all(isinstance(beta, float) for beta in betas)
         both_tensors = all(isinstance(beta, torch.Tensor) for beta in betas)
         if not (both_floats or both_tensors):

@@ -57,6 +57,24 @@ def use_foreach(foreach: bool | None, params: list[Tensor]) -> bool:
     return bool(foreach)
 
 
+# How torch's error messages name a hyperparameter ("Invalid learning rate: -1").
+_MESSAGE_NAMES = {"lr": "learning rate", "eps": "epsilon value"}
+
+
+def check_not_negative(group: dict[str, Any], *names: str, nan_passes: bool = False) -> None:
+    """ValueError naming the first of `names` that is negative in `group`, in torch's words.
+
+    torch's SGD writes its checks as `value < 0` (a nan passes); the other optimizers write
+    `not 0 <= value` (a nan is refused): `nan_passes` picks which, so both behave as torch.
+    """
+    for name in names:
+        value = group[name]
+        if name == "lr" and isinstance(value, torch.Tensor) and value.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        if value < 0.0 if nan_passes else not 0.0 <= value:
+            raise ValueError(f"Invalid {_MESSAGE_NAMES.get(name, name + ' value')}: {value}")
+
+
 def check_supported_options(
     differentiable: bool = False, fused: bool | None = None, capturable: bool = False
 ) -> None:

@@ -10,6 +10,7 @@ from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.optim.optimizer import (
     Optimizer,
     ParamsT,
+    check_not_negative,
     check_supported_options,
     scalar_dtype,
 )
@@ -74,19 +75,7 @@ class RMSprop(Optimizer):
         super().__init__(params, defaults)
 
     def _check_hyperparameters(self, group: dict[str, Any]) -> None:
-        lr = group["lr"]
-        if isinstance(lr, torch.Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= group["eps"]:
-            raise ValueError(f"Invalid epsilon value: {group['eps']}")
-        if not 0.0 <= group["momentum"]:
-            raise ValueError(f"Invalid momentum value: {group['momentum']}")
-        if not 0.0 <= group["weight_decay"]:
-            raise ValueError(f"Invalid weight_decay value: {group['weight_decay']}")
-        if not 0.0 <= group["alpha"]:
-            raise ValueError(f"Invalid alpha value: {group['alpha']}")
+        check_not_negative(group, "lr", "eps", "momentum", "weight_decay", "alpha")
 
     def _state(self, parameter: Tensor, group: dict[str, Any]) -> dict[str, Any]:
         """The parameter's state, made at its first step (zeros, like PyTorch's).

@@ -7,7 +7,12 @@ from typing import Any
 import torch
 
 from minitorch_edu.autograd.tensor import Tensor
-from minitorch_edu.optim.optimizer import Optimizer, ParamsT, check_supported_options
+from minitorch_edu.optim.optimizer import (
+    Optimizer,
+    ParamsT,
+    check_not_negative,
+    check_supported_options,
+)
 
 
 class SGD(Optimizer):
@@ -64,15 +69,7 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _check_hyperparameters(self, group: dict[str, Any]) -> None:
-        lr = group["lr"]
-        if isinstance(lr, torch.Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        if lr < 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if group["momentum"] < 0.0:
-            raise ValueError(f"Invalid momentum value: {group['momentum']}")
-        if group["weight_decay"] < 0.0:
-            raise ValueError(f"Invalid weight_decay value: {group['weight_decay']}")
+        check_not_negative(group, "lr", "momentum", "weight_decay", nan_passes=True)
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
