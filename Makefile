@@ -26,7 +26,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 test: lint
-	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q $(ARGS)
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q -n auto $(ARGS)
 
 format: setup
 	$(BIN)/ruff check --fix .
