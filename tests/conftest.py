@@ -63,3 +63,22 @@ def device(request):
 # One intra-op thread: the tests run many tiny ops, for which threads only add contention
 # (badly so when several test processes share the cores).
 torch.set_num_threads(1)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Add up the conformance tests' sample counts (tests/conformance), from every worker."""
+    totals = {"run": 0, "passed": 0, "listed": 0}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) != "call":
+                continue
+            for name, value in getattr(report, "user_properties", ()):
+                if name == "conformance":
+                    for key in totals:
+                        totals[key] += value[key]
+    if totals["run"]:
+        share = 100 * totals["passed"] / totals["run"]
+        terminalreporter.write_line(
+            f"conformance with torch's own samples: {totals['run']} run, {totals['passed']} "
+            f"passed ({share:.1f}%), {totals['listed']} listed divergences"
+        )

@@ -1,0 +1,1 @@
+"""torch's own test samples (OpInfo, ModuleInfo, OptimizerInfo) held against minitorch_edu."""
