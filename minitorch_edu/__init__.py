@@ -38,12 +38,12 @@ from minitorch_edu.creation import (
     zeros_like,
 )
 from minitorch_edu.ops.arithmetic import add, div, mul, neg, pow, sub
-from minitorch_edu.ops.comparison import argmax, argmin, eq, ge, gt, le, lt, ne, sign
+from minitorch_edu.ops.comparison import argmax, argmin, eq, ge, gt, le, lt, ne
 from minitorch_edu.ops.convert import clone
 from minitorch_edu.ops.indexing import gather, index_add, index_select, narrow, scatter_add, select
 from minitorch_edu.ops.join import cat, chunk, pad, split, stack, unbind
-from minitorch_edu.ops.matmul import matmul
-from minitorch_edu.ops.pointwise import abs, clamp, exp, log, relu, sigmoid, sqrt, tanh
+from minitorch_edu.ops.matmul import matmul, mm
+from minitorch_edu.ops.pointwise import abs, clamp, exp, log, relu, sigmoid, sign, sqrt, tanh
 from minitorch_edu.ops.reduce import amax, amin, logsumexp, max, mean, min, std, sum, var
 from minitorch_edu.ops.selection import maximum, minimum, where
 from minitorch_edu.ops.shape import (

@@ -92,8 +92,18 @@ def arange(
     return Tensor(raw, requires_grad=requires_grad)
 
 
-def linspace(start: float, end: float, steps: int, dtype: Any = None, device: Any = None) -> Tensor:
-    return Tensor(torch.linspace(start, end, steps, dtype=dtype, device=device))
+def linspace(
+    start: Any,
+    end: Any,
+    steps: int,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """`steps` evenly spaced values from start to end; the ends may be 0-d tensors."""
+    start, end = (x.data if isinstance(x, Tensor) else x for x in (start, end))
+    raw = torch.linspace(start, end, steps, dtype=dtype, device=device)
+    return Tensor(raw, requires_grad=requires_grad)
 
 
 def eye(

@@ -286,12 +286,18 @@ def _run_hooks(hooks: list, grad: Any) -> Any:
         result = hook(grad if is_tensor else Tensor._wrap(grad))
         if result is None:
             continue
+        name = getattr(hook, "__name__", type(hook).__name__)
         if result.shape != grad.shape:
-            name = getattr(hook, "__name__", type(hook).__name__)
             raise RuntimeError(
                 f"hook '{name}' has changed the size of value: it returned shape "
                 f"{tuple(result.shape)} for a gradient of shape {tuple(grad.shape)}"
             )
+        for what in ("dtype", "device"):  # torch refuses these changes too
+            if getattr(result, what) != getattr(grad, what):
+                raise RuntimeError(
+                    f"hook '{name}' has changed the {what} of value (was "
+                    f"{getattr(grad, what)} got {getattr(result, what)})"
+                )
         if is_tensor:
             grad = result if isinstance(result, Tensor) else Tensor._wrap(as_torch(result))
         else:

@@ -242,18 +242,9 @@ class Tensor:
         return array if dtype is None else array.astype(dtype, copy=False)
 
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
-        """`to(dtype)`, `to(device)`, `to(device, dtype)`, `to(other)`: a differentiable copy."""
-        dtype, device = kwargs.pop("dtype", None), kwargs.pop("device", None)
-        if kwargs:
-            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
-        for arg in args:
-            if isinstance(arg, torch.dtype):
-                dtype = arg
-            elif isinstance(arg, (Tensor, torch.Tensor)):
-                dtype, device = arg.dtype, arg.device
-            else:
-                device = arg
-        return convert.to(self, dtype=dtype, device=device)
+        """`to(dtype)`, `to(device)`, `to(device, dtype)`, `to(other)`, each optionally with
+        non_blocking, copy and memory_format, as torch's: a differentiable copy."""
+        return convert.to(self, **convert.to_arguments(args, kwargs))
 
     def cpu(self) -> Tensor:
         return self.to("cpu")
@@ -261,17 +252,17 @@ class Tensor:
     def cuda(self, device: Any = None) -> Tensor:
         return self.to(torch.device("cuda") if device is None else torch.device("cuda", device))
 
-    def float(self) -> Tensor:
-        return self.to(torch.float32)
+    def float(self, memory_format: torch.memory_format | None = None) -> Tensor:
+        return convert.to(self, torch.float32, memory_format=memory_format)
 
-    def double(self) -> Tensor:
-        return self.to(torch.float64)
+    def double(self, memory_format: torch.memory_format | None = None) -> Tensor:
+        return convert.to(self, torch.float64, memory_format=memory_format)
 
-    def long(self) -> Tensor:
-        return self.to(torch.int64)
+    def long(self, memory_format: torch.memory_format | None = None) -> Tensor:
+        return convert.to(self, torch.int64, memory_format=memory_format)
 
-    def clone(self) -> Tensor:
-        return convert.clone(self)
+    def clone(self, *, memory_format: torch.memory_format | None = None) -> Tensor:
+        return convert.clone(self, memory_format=memory_format)
 
     def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None) -> Tensor:
         """Zeros of `size` (`new_zeros(2, 3)` or `new_zeros((2, 3))`), this tensor's dtype and
@@ -381,17 +372,17 @@ class Tensor:
     def __abs__(self) -> Tensor:
         return pointwise.abs(self)
 
-    def add(self, other: Any) -> Tensor:
-        return arithmetic.add(self, other)
+    def add(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        return arithmetic.add(self, other, alpha=alpha)
 
-    def sub(self, other: Any) -> Tensor:
-        return arithmetic.sub(self, other)
+    def sub(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        return arithmetic.sub(self, other, alpha=alpha)
 
     def mul(self, other: Any) -> Tensor:
         return arithmetic.mul(self, other)
 
-    def div(self, other: Any) -> Tensor:
-        return arithmetic.div(self, other)
+    def div(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        return arithmetic.div(self, other, rounding_mode=rounding_mode)
 
     def neg(self) -> Tensor:
         return arithmetic.neg(self)
@@ -400,13 +391,13 @@ class Tensor:
         return arithmetic.pow(self, exponent)
 
     def square(self) -> Tensor:
-        return arithmetic.mul(self, self)
+        return arithmetic.pow(self, 2)
 
     def matmul(self, other: Any) -> Tensor:
         return matmul_ops.matmul(self, other)
 
     def mm(self, other: Any) -> Tensor:
-        return matmul_ops.matmul(self, other)
+        return matmul_ops.mm(self, other)
 
     # ------------------------------------------------------------------ in place (no graph)
     def _in_place(self, name: str, *args: Any, **kwargs: Any) -> Tensor:
@@ -503,10 +494,10 @@ class Tensor:
 
     clip = clamp
 
-    def clamp_min(self, min: float) -> Tensor:
+    def clamp_min(self, min: Any) -> Tensor:
         return pointwise.clamp(self, min, None)
 
-    def clamp_max(self, max: float) -> Tensor:
+    def clamp_max(self, max: Any) -> Tensor:
         return pointwise.clamp(self, None, max)
 
     def maximum(self, other: Any) -> Tensor:
@@ -519,15 +510,15 @@ class Tensor:
         """torch's method form: `x.where(condition, y)` is `where(condition, x, y)`."""
         return selection.where(condition, self, other)
 
-    def masked_fill(self, mask: Any, value: float) -> Tensor:
-        return selection.where(mask, value, self)
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        return selection.masked_fill(self, mask, value)
 
     # ------------------------------------------------------------------ reductions
-    def sum(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return reduce.sum(self, dim, keepdim)
+    def sum(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+        return reduce.sum(self, dim, keepdim, dtype=dtype)
 
-    def mean(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return reduce.mean(self, dim, keepdim)
+    def mean(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+        return reduce.mean(self, dim, keepdim, dtype=dtype)
 
     def amax(self, dim: Any = (), keepdim: bool = False) -> Tensor:
         return reduce.amax(self, dim, keepdim)
@@ -543,6 +534,16 @@ class Tensor:
 
     def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
         return reduce.logsumexp(self, dim, keepdim)
+
+    def softmax(self, dim: int, dtype: torch.dtype | None = None) -> Tensor:
+        from minitorch_edu.nn.functional.softmax import softmax
+
+        return softmax(self, dim, dtype=dtype)
+
+    def log_softmax(self, dim: int, dtype: torch.dtype | None = None) -> Tensor:
+        from minitorch_edu.nn.functional.softmax import log_softmax
+
+        return log_softmax(self, dim, dtype=dtype)
 
     def var(
         self,
@@ -620,8 +621,8 @@ class Tensor:
     def expand_as(self, other: Any) -> Tensor:
         return shape_ops.expand(self, other.shape)
 
-    def contiguous(self) -> Tensor:
-        return shape_ops.contiguous(self)
+    def contiguous(self, memory_format: torch.memory_format | None = None) -> Tensor:
+        return shape_ops.contiguous(self, memory_format)
 
     # ------------------------------------------------------------------ indexing
     def __getitem__(self, index: Index) -> Tensor:
@@ -636,10 +637,10 @@ class Tensor:
     def index_select(self, dim: int, index: Any) -> Tensor:
         return indexing.index_select(self, dim, index)
 
-    def index_add(self, dim: int, index: Any, source: Any) -> Tensor:
-        return indexing.index_add(self, dim, index, source)
+    def index_add(self, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
+        return indexing.index_add(self, dim, index, source, alpha=alpha)
 
-    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+    def narrow(self, dim: int, start: Any, length: int) -> Tensor:
         return indexing.narrow(self, dim, start, length)
 
     def select(self, dim: int, index: int) -> Tensor:
@@ -657,19 +658,23 @@ class Tensor:
     def unfold(self, dimension: int, size: int, step: int) -> Tensor:
         return windows.unfold(self, dimension, size, step)
 
-    def as_strided(self, size: Any, stride: Any, storage_offset: int = 0) -> Tensor:
+    def as_strided(self, size: Any, stride: Any, storage_offset: int | None = None) -> Tensor:
         return windows.as_strided(self, size, stride, storage_offset)
 
     # ------------------------------------------------------------------ no gradient
     def __eq__(self, other: Any) -> Any:  # type: ignore[override]
-        if other is None:
-            return False  # as torch: `tensor == None` is simply False
-        return comparison.eq(self, other)
+        # As torch: an operand it cannot compare (None, a list, a string) gives
+        # NotImplemented, so Python answers by identity (`tensor == None` is False).
+        try:
+            return comparison.eq(self, other)
+        except TypeError:
+            return NotImplemented
 
     def __ne__(self, other: Any) -> Any:  # type: ignore[override]
-        if other is None:
-            return True
-        return comparison.ne(self, other)
+        try:
+            return comparison.ne(self, other)
+        except TypeError:
+            return NotImplemented
 
     def __lt__(self, other: Any) -> Tensor:
         return comparison.lt(self, other)
@@ -684,28 +689,55 @@ class Tensor:
         return comparison.ge(self, other)
 
     def __and__(self, other: Any) -> Tensor:
-        return comparison.logical_and(self, other)
+        return comparison.bitwise_and(self, other)
+
+    def __rand__(self, other: Any) -> Tensor:
+        return comparison.bitwise_and(other, self)
 
     def __or__(self, other: Any) -> Tensor:
-        return comparison.logical_or(self, other)
+        return comparison.bitwise_or(self, other)
+
+    def __ror__(self, other: Any) -> Tensor:
+        return comparison.bitwise_or(other, self)
+
+    def __xor__(self, other: Any) -> Tensor:
+        return comparison.bitwise_xor(self, other)
+
+    def __rxor__(self, other: Any) -> Tensor:
+        return comparison.bitwise_xor(other, self)
 
     def __invert__(self) -> Tensor:
-        return comparison.logical_not(self)
+        return comparison.bitwise_not(self)
 
     def eq(self, other: Any) -> Tensor:
         return comparison.eq(self, other)
 
+    def ne(self, other: Any) -> Tensor:
+        return comparison.ne(self, other)
+
+    def lt(self, other: Any) -> Tensor:
+        return comparison.lt(self, other)
+
+    def le(self, other: Any) -> Tensor:
+        return comparison.le(self, other)
+
+    def gt(self, other: Any) -> Tensor:
+        return comparison.gt(self, other)
+
+    def ge(self, other: Any) -> Tensor:
+        return comparison.ge(self, other)
+
     def sign(self) -> Tensor:
-        return comparison.sign(self)
+        return pointwise.sign(self)
 
     def isnan(self) -> Tensor:
         return comparison.isnan(self)
 
-    def all(self) -> Tensor:
-        return Tensor._wrap(self.data.all())
+    def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return comparison.all(self, dim, keepdim)
 
-    def any(self) -> Tensor:
-        return Tensor._wrap(self.data.any())
+    def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return comparison.any(self, dim, keepdim)
 
 
 def _raw_index(index: Index) -> Index:

@@ -2,38 +2,54 @@
 
 Binary ops broadcast like torch. Each backward returns gradients of the broadcast shape;
 the engine sums them back to each input's own shape (`engine.sum_to_shape`).
+
+Forward calls torch's function of the same name (`torch.add(a, b)` rather than `a + b`),
+so that two Python numbers give a 0-d tensor and the dtypes torch refuses (`-` on bools,
+a float `alpha` with integers) are refused with torch's message.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 
 
 class Add(Function):
-    formula = "da = grad;  db = grad"
+    """out = a + alpha * b (alpha = 1 unless given)."""
+
+    formula = "da = grad;  db = alpha * grad"
 
     @staticmethod
-    def forward(ctx, a, b):
-        return a + b
+    def forward(ctx, a, b, alpha=1):
+        ctx.alpha = alpha
+        return torch.add(a, b, alpha=alpha)
 
     @staticmethod
     def backward(ctx, grad):
-        return grad, grad
+        if ctx.alpha == 1 or not ctx.needs_input_grad[1]:
+            return grad, grad
+        return grad, grad * ctx.alpha
 
 
 class Sub(Function):
-    formula = "da = grad;  db = -grad"
+    """out = a - alpha * b (alpha = 1 unless given)."""
+
+    formula = "da = grad;  db = -alpha * grad"
 
     @staticmethod
-    def forward(ctx, a, b):
-        return a - b
+    def forward(ctx, a, b, alpha=1):
+        ctx.alpha = alpha
+        return torch.sub(a, b, alpha=alpha)
 
     @staticmethod
     def backward(ctx, grad):
-        return grad, -grad if ctx.needs_input_grad[1] else None
+        if not ctx.needs_input_grad[1]:
+            return grad, None
+        return grad, -grad if ctx.alpha == 1 else grad * -ctx.alpha
 
 
 class Mul(Function):
@@ -42,7 +58,7 @@ class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a * b
+        return torch.mul(a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -52,18 +68,29 @@ class Mul(Function):
 
 
 class Div(Function):
-    formula = "da = grad / b;  db = -grad * a / b^2"
+    """out = a / b. db is computed as -grad * (a / b) / b, never through b * b, which
+    underflows to 0 for |b| below 1e-154 in float64 and would make the gradient infinite.
+
+    With rounding_mode "trunc" or "floor" the result is piecewise constant: its gradient
+    is 0 for both inputs, as in torch.
+    """
+
+    formula = "da = grad / b;  db = -grad * (a / b) / b  (0 for both with a rounding_mode)"
 
     @staticmethod
-    def forward(ctx, a, b):
+    def forward(ctx, a, b, rounding_mode=None):
+        ctx.rounding_mode = rounding_mode
         ctx.save_for_backward(a, b)
-        return a / b
+        return torch.div(a, b, rounding_mode=rounding_mode)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        return grad / b if need_a else None, -grad * a / (b * b) if need_b else None
+        if ctx.rounding_mode is not None:
+            zeros = grad.new_zeros(grad.shape)
+            return zeros if need_a else None, zeros if need_b else None
+        return grad / b if need_a else None, -grad * (a / b) / b if need_b else None
 
 
 class Neg(Function):
@@ -71,7 +98,7 @@ class Neg(Function):
 
     @staticmethod
     def forward(ctx, a):
-        return -a
+        return torch.neg(a)
 
     @staticmethod
     def backward(ctx, grad):
@@ -89,7 +116,7 @@ class Pow(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        out = a**b
+        out = torch.pow(a, b)
         ctx.save_for_backward(a, b, out)
         return out
 
@@ -123,14 +150,14 @@ def _log_number(x: float) -> float:
     return math.log(x) if x > 0 else (float("-inf") if x == 0 else float("nan"))
 
 
-def add(a: Any, b: Any) -> Tensor:
-    """a + b, broadcasting."""
-    return Add.apply(a, b)
+def add(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
+    """a + alpha * b, broadcasting."""
+    return Add.apply(a, b, alpha=alpha)
 
 
-def sub(a: Any, b: Any) -> Tensor:
-    """a - b, broadcasting."""
-    return Sub.apply(a, b)
+def sub(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
+    """a - alpha * b, broadcasting."""
+    return Sub.apply(a, b, alpha=alpha)
 
 
 def mul(a: Any, b: Any) -> Tensor:
@@ -138,9 +165,10 @@ def mul(a: Any, b: Any) -> Tensor:
     return Mul.apply(a, b)
 
 
-def div(a: Any, b: Any) -> Tensor:
-    """a / b elementwise (true division), broadcasting."""
-    return Div.apply(a, b)
+def div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Tensor:
+    """a / b elementwise, broadcasting: true division, or rounded towards zero
+    (rounding_mode="trunc") or down (rounding_mode="floor")."""
+    return Div.apply(a, b, rounding_mode=rounding_mode)
 
 
 def neg(a: Any) -> Tensor:

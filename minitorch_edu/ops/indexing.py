@@ -119,19 +119,25 @@ class IndexSelect(Function):
 
 
 class IndexAdd(Function):
-    formula = "da = grad;  dsource = grad.index_select(dim, index)"
+    """out = a with alpha * source added at `index` along dim (alpha = 1 unless given)."""
+
+    formula = "da = grad;  dsource = alpha * grad.index_select(dim, index)"
 
     @staticmethod
-    def forward(ctx, a, index, source, dim=0):
-        ctx.dim = dim
+    def forward(ctx, a, index, source, dim=0, alpha=1):
+        ctx.dim, ctx.alpha = dim, alpha
         ctx.save_for_backward(index)
-        return a.index_add(dim, index, source)
+        return a.index_add(dim, index, source, alpha=alpha)
 
     @staticmethod
     def backward(ctx, grad):
         (index,) = ctx.saved_tensors
         need_a, _, need_source = ctx.needs_input_grad
-        source_grad = grad.index_select(ctx.dim, index) if need_source else None
+        source_grad = None
+        if need_source:
+            source_grad = grad.index_select(ctx.dim, index)
+            if ctx.alpha != 1:
+                source_grad = source_grad * ctx.alpha
         return grad if need_a else None, None, source_grad
 
 
@@ -142,26 +148,28 @@ def getitem(a: Any, index: Any) -> Tensor:
 
 def gather(a: Any, dim: int, index: Any) -> Tensor:
     """out[i][j] = a[index[i][j]][j] (dim 0) or a[i][index[i][j]] (dim 1), and so on."""
-    return Gather.apply(a, _long_index(index, "gather"), dim=dim)
+    return Gather.apply(a, _integer_index(index, "gather"), dim=dim)
 
 
 def scatter_add(a: Any, dim: int, index: Any, src: Any) -> Tensor:
     """A copy of `a` with src added at `index` along `dim` (the adjoint of gather)."""
-    return ScatterAdd.apply(a, _long_index(index, "scatter_add"), src, dim=dim)
+    return ScatterAdd.apply(a, _integer_index(index, "scatter_add"), src, dim=dim)
 
 
 def index_select(a: Any, dim: int, index: Any) -> Tensor:
     """The slices of `a` along `dim` at the positions in the 1-D `index`."""
-    return IndexSelect.apply(a, _long_index(index, "index_select"), dim=dim)
+    return IndexSelect.apply(a, _integer_index(index, "index_select"), dim=dim)
 
 
-def index_add(a: Any, dim: int, index: Any, source: Any) -> Tensor:
-    """A copy of `a` with slices of `source` added at `index` along `dim`."""
-    return IndexAdd.apply(a, _long_index(index, "index_add"), source, dim=dim)
+def index_add(a: Any, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
+    """A copy of `a` with alpha times the slices of `source` added at `index` along `dim`."""
+    return IndexAdd.apply(a, _integer_index(index, "index_add"), source, dim=dim, alpha=alpha)
 
 
-def narrow(a: Any, dim: int, start: int, length: int) -> Tensor:
-    """`length` elements along `dim` from `start` (a negative start counts from the end)."""
+def narrow(a: Any, dim: int, start: Any, length: int) -> Tensor:
+    """`length` elements along `dim` from `start` (a negative start counts from the end);
+    `start` may be a 0-d integer tensor, as in torch."""
+    start = _start_index(start)
     dim = _dim(dim, a.dim(), "narrow")
     size = a.shape[dim]
     if not -size <= start <= size:
@@ -199,9 +207,22 @@ def _dim(dim: int, ndim: int, op: str) -> int:
     return dim % ndim
 
 
-def _long_index(index: Any, op: str) -> torch.Tensor:
+def _integer_index(index: Any, op: str) -> torch.Tensor:
+    """The index as a torch tensor; torch takes int64 and int32 indices here."""
     raw = index.data if isinstance(index, Tensor) else index
-    if not isinstance(raw, torch.Tensor) or raw.dtype != torch.int64:
+    if not isinstance(raw, torch.Tensor) or raw.dtype not in (torch.int64, torch.int32):
         kind = raw.dtype if isinstance(raw, torch.Tensor) else type(raw).__name__
-        raise RuntimeError(f"{op}(): expected index to be an int64 tensor, got {kind}")
+        raise RuntimeError(f"{op}(): expected index to be an int64 or int32 tensor, got {kind}")
     return raw
+
+
+def _start_index(start: Any) -> int:
+    raw = start.data if isinstance(start, Tensor) else start
+    if isinstance(raw, torch.Tensor):
+        if raw.dim() != 0 or raw.is_floating_point() or raw.is_complex() or raw.dtype == torch.bool:
+            raise RuntimeError(
+                f"narrow(): start must be an int or a 0-dim integral tensor, got {raw.dtype} "
+                f"of shape {list(raw.shape)}"
+            )
+        return int(raw)
+    return start

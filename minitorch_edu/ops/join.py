@@ -18,22 +18,33 @@ from minitorch_edu.ops.shape import unsqueeze
 
 
 class Cat(Function):
+    """Inputs glued end to end along dim. As in torch, an empty 1-D tensor (shape (0,)) may
+    stand among inputs of any rank: it adds nothing, and its gradient is empty too."""
+
     formula = "d(input i) = grad.narrow(dim, offset_i, size_i)"
 
     @staticmethod
     def forward(ctx, *tensors, dim=0):
         out = torch.cat(tensors, dim)
         ctx.dim = dim % out.dim()
-        ctx.sizes = [t.shape[ctx.dim] if t.dim() else 0 for t in tensors]
+        ctx.sizes = [None if _skipped(t, out) else t.shape[ctx.dim] for t in tensors]
         return out
 
     @staticmethod
     def backward(ctx, grad):
         grads, start = [], 0
         for size, needed in zip(ctx.sizes, ctx.needs_input_grad):
+            if size is None:  # an empty 1-D input: an empty gradient
+                grads.append(grad.new_zeros(0) if needed else None)
+                continue
             grads.append(grad.narrow(ctx.dim, start, size) if needed else None)
             start += size
         return tuple(grads)
+
+
+def _skipped(tensor: torch.Tensor, out: torch.Tensor) -> bool:
+    """torch.cat's legacy rule: a (0,)-shaped input is skipped when the others have more dims."""
+    return tensor.dim() == 1 and tensor.numel() == 0 and out.dim() != 1
 
 
 class Pad(Function):
@@ -69,9 +80,10 @@ def pad_constant(a: torch.Tensor, pad: Sequence[int], value: float) -> torch.Ten
         d = len(shape) - 1 - i
         before, after = pad[2 * i], pad[2 * i + 1]
         kept = shape[d] + min(before, 0) + min(after, 0)
-        if kept < 0 or shape[d] + before + after <= 0:
+        if kept < 0:
             raise RuntimeError(
-                f"pad: padding ({before}, {after}) of dim {d} (size {shape[d]}) leaves no elements"
+                f"pad: padding ({before}, {after}) of dim {d} (size {shape[d]}) crops more "
+                "elements than the dim has"
             )
         source[d] = slice(max(-before, 0), max(-before, 0) + kept)
         target[d] = slice(max(before, 0), max(before, 0) + kept)
@@ -83,7 +95,7 @@ def pad_constant(a: torch.Tensor, pad: Sequence[int], value: float) -> torch.Ten
 
 def cat(tensors: Sequence[Any], dim: int = 0) -> Tensor:
     """Join tensors along an existing dim."""
-    tensors = list(tensors)
+    tensors = _tensor_sequence(tensors, "cat")
     if not tensors:
         raise RuntimeError("cat(): expected a non-empty list of Tensors")
     return Cat.apply(*tensors, dim=dim)
@@ -91,13 +103,23 @@ def cat(tensors: Sequence[Any], dim: int = 0) -> Tensor:
 
 def stack(tensors: Sequence[Any], dim: int = 0) -> Tensor:
     """Join equally shaped tensors along a new dim (cat of unsqueezed tensors)."""
-    tensors = list(tensors)
+    tensors = _tensor_sequence(tensors, "stack")
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")
     shapes = {tuple(t.shape) for t in tensors}
     if len(shapes) > 1:
         raise RuntimeError(f"stack expects each tensor to be equal size, got shapes {shapes}")
     return cat([unsqueeze(t, dim) for t in tensors], dim)
+
+
+def _tensor_sequence(tensors: Any, op: str) -> list:
+    """A list or tuple of tensors, as torch requires: one tensor is not iterated row by row."""
+    if not isinstance(tensors, list | tuple):
+        raise TypeError(
+            f"{op}(): argument 'tensors' must be a tuple or list of Tensors, not "
+            f"{type(tensors).__name__}"
+        )
+    return list(tensors)
 
 
 def pad(a: Any, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:

@@ -50,6 +50,16 @@ class MatMul(Function):
         return grad_a, grad_b
 
 
+def mm(a: Any, b: Any) -> Tensor:
+    """The product of two matrices (2-D tensors only, as torch.mm: no broadcasting)."""
+    for name, x in (("self", a), ("mat2", b)):
+        dims = getattr(x, "ndim", None)
+        if dims != 2:
+            shape = f"a {dims}-D tensor of shape {list(x.shape)}" if dims is not None else repr(x)
+            raise RuntimeError(f"mm: {name} must be a matrix, got {shape}")
+    return MatMul.apply(a, b)
+
+
 def matmul(a: Any, b: Any) -> Tensor:
     """Matrix product a @ b following torch.matmul's broadcasting rules."""
     for x in (a, b):

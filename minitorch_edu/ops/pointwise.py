@@ -1,4 +1,4 @@
-"""Pointwise maths on one tensor: exp, log, sqrt, abs, tanh, sigmoid, relu, clamp.
+"""Pointwise maths on one tensor: exp, log, sqrt, abs, sign, tanh, sigmoid, relu, clamp.
 
 Where the derivative is a function of the result (exp, sqrt, tanh, sigmoid, relu), the
 result is what gets saved: backward then needs no second pass over the input.
@@ -72,6 +72,21 @@ class Abs(Function):
         return grad * a.sign()
 
 
+class Sign(Function):
+    """-1, 0 or 1. Flat wherever it has a derivative, so the gradient is 0; the result
+    still requires grad (as in torch), so a graph through it stays connected."""
+
+    formula = "da = 0"
+
+    @staticmethod
+    def forward(ctx, a):
+        return torch.sign(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.new_zeros(grad.shape)
+
+
 class Tanh(Function):
     formula = "da = grad * (1 - tanh(a)^2)  (= grad * (1 - out^2))"
 
@@ -93,12 +108,17 @@ class Sigmoid(Function):
     exp(-a) overflows for large negative a, so with z = exp(-|a|) (always in (0, 1]):
         a >= 0:  1 / (1 + z)
         a <  0:  z / (1 + z)      (the same value, multiplied through by exp(a))
+
+    Integer and bool inputs are first made floating point (the default dtype), as torch
+    does, before -|a| could wrap around in their own dtype.
     """
 
     formula = "da = grad * sigmoid(a) * (1 - sigmoid(a))  (= grad * out * (1 - out))"
 
     @staticmethod
     def forward(ctx, a):
+        if not (a.is_floating_point() or a.is_complex()):
+            a = a.to(torch.get_default_dtype())
         z = (-a.abs()).exp()
         out = torch.where(a >= 0, 1.0, z) / (1 + z)
         ctx.save_for_backward(out)
@@ -138,24 +158,41 @@ class Relu(Function):
 
 
 class Clamp(Function):
-    """out = min(max(a, low), high). The gradient passes where low <= a <= high (ends included)."""
+    """out = min(max(a, low), high). low and high are numbers, tensors (broadcasting) or None.
 
-    formula = "da = grad * (low <= a <= high)"
+    The gradient goes to whichever of a, low, high the output is, as in torch:
+        a      where low <= a <= high  (ends included; not where a is nan)
+        low    where a < low and low < high
+        high   where a > high, or everywhere high < low (clamp then returns high)
+    """
+
+    formula = (
+        "da = grad * [low <= a <= high];  dlow = grad * [a < low < high];  "
+        "dhigh = grad * [a > high or high < low]"
+    )
 
     @staticmethod
     def forward(ctx, a, low=None, high=None):
-        ctx.save_for_backward(a)
-        ctx.low, ctx.high = low, high
-        return a.clamp(low, high)
+        ctx.save_for_backward(a, low, high)
+        return torch.clamp(a, low, high)
 
     @staticmethod
     def backward(ctx, grad):
-        (a,) = ctx.saved_tensors
-        if ctx.low is not None:
-            grad = grad * (a >= ctx.low)
-        if ctx.high is not None:
-            grad = grad * (a <= ctx.high)
-        return grad
+        a, low, high = ctx.saved_tensors
+        need_a, need_low, need_high = ctx.needs_input_grad
+        if high is None:
+            to_a, to_low, to_high = a >= low, a < low, None
+        elif low is None:
+            to_a, to_low, to_high = a <= high, None, a > high
+        else:
+            to_a = (a >= low) & (a <= high)
+            to_low = (a < low) & (low < high)
+            to_high = (a > high) | (high < low)
+        return (
+            grad.where(to_a, 0.0) if need_a else None,
+            grad.where(to_low, 0.0) if need_low else None,
+            grad.where(to_high, 0.0) if need_high else None,
+        )
 
 
 def exp(a: Any) -> Tensor:
@@ -178,6 +215,11 @@ def abs(a: Any) -> Tensor:
     return Abs.apply(a)
 
 
+def sign(a: Any) -> Tensor:
+    """-1, 0 or 1 by the sign of each element (0 for 0; nan for nan)."""
+    return Sign.apply(a)
+
+
 def tanh(a: Any) -> Tensor:
     """Hyperbolic tangent."""
     return Tanh.apply(a)
@@ -193,14 +235,8 @@ def relu(a: Any) -> Tensor:
     return Relu.apply(a)
 
 
-def clamp(a: Any, min: float | None = None, max: float | None = None) -> Tensor:
-    """Limit every element to [min, max]; either bound may be None."""
+def clamp(a: Any, min: Any = None, max: Any = None) -> Tensor:
+    """Limit every element to [min, max]; either bound may be None, a number or a tensor."""
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
-    if not all(bound is None or isinstance(bound, int | float) for bound in (min, max)):
-        kinds = f"{type(min).__name__} and {type(max).__name__}"
-        raise TypeError(
-            f"clamp: min and max must be numbers, got {kinds}; for tensor bounds use "
-            "mt.maximum(a, low) and mt.minimum(a, high)"
-        )
-    return Clamp.apply(a, low=min, high=max)
+    return Clamp.apply(a, min, max)

@@ -161,7 +161,11 @@ class Logsumexp(Function):
 
 
 class Var(Function):
-    """var(a) = sum((a - mean(a))^2) / (n - correction) over dims; correction=1 is unbiased."""
+    """var(a) = sum(|a - mean(a)|^2) / (n - correction) over dims; correction=1 is unbiased.
+
+    float16 and bfloat16 inputs are summed in float32 (as torch does), so that squares
+    above 65504 do not overflow; complex inputs give a real variance.
+    """
 
     formula = "da = grad * 2 * (a - mean(a)) / (n - correction)"
 
@@ -171,8 +175,7 @@ class Var(Function):
         ctx.grad_kept_shape = kept_shape(a.shape, dims)
         ctx.divisor = _variance_divisor(a.shape, dims, correction)
         ctx.save_for_backward(a)
-        centred = a - a.mean(dim=dims, keepdim=True)
-        return (centred * centred).sum(dim=dims, keepdim=keepdim) / ctx.divisor
+        return _sum_of_squares(a, dims, keepdim).div(ctx.divisor).to(_real_dtype(a))
 
     @staticmethod
     def backward(ctx, grad):
@@ -195,8 +198,7 @@ class Std(Function):
         ctx.dims = dims
         ctx.grad_kept_shape = kept_shape(a.shape, dims)
         ctx.divisor = _variance_divisor(a.shape, dims, correction)
-        centred = a - a.mean(dim=dims, keepdim=True)
-        out = ((centred * centred).sum(dim=dims, keepdim=keepdim) / ctx.divisor).sqrt()
+        out = _sum_of_squares(a, dims, keepdim).div(ctx.divisor).sqrt().to(_real_dtype(a))
         ctx.save_for_backward(a, out)
         return out
 
@@ -208,6 +210,21 @@ class Std(Function):
         centred = a - a.mean(dim=ctx.dims, keepdim=True)
         scaled = (grad.reshape(kept) / (2 * out)).where(out != 0, 0.0)
         return scaled * centred * _two_over(ctx.divisor)
+
+
+def _sum_of_squares(a: torch.Tensor, dims: tuple[int, ...], keepdim: bool) -> torch.Tensor:
+    """sum(|a - mean(a)|^2) over dims: in float32 for 16-bit floats, real for complex."""
+    if a.dtype in (torch.float16, torch.bfloat16):
+        a = a.float()
+    centred = a - a.mean(dim=dims, keepdim=True)
+    if a.is_complex():
+        centred = torch.view_as_real(centred)  # |z|^2 = re^2 + im^2, summed below
+        return (centred * centred).sum(dim=(*dims, -1), keepdim=keepdim).squeeze(-1)
+    return (centred * centred).sum(dim=dims, keepdim=keepdim)
+
+
+def _real_dtype(a: torch.Tensor) -> torch.dtype:
+    return a.real.dtype if a.is_complex() else a.dtype
 
 
 def _variance_divisor(shape: torch.Size, dims: tuple[int, ...], correction: float) -> float:
@@ -229,14 +246,25 @@ class MinMax(NamedTuple):
     indices: Tensor
 
 
-def sum(a: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
-    """Sum over `dim` (an int, a tuple, or None for all)."""
-    return Sum.apply(a, dims=reduced_dims(_ndim(a), dim, "sum"), keepdim=keepdim)
+def sum(a: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    """Sum over `dim` (an int, a tuple, or None for all), in `dtype` if given."""
+    dims = reduced_dims(_ndim(a), dim, "sum")
+    return Sum.apply(_in_dtype(a, dtype), dims=dims, keepdim=keepdim)
 
 
-def mean(a: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
-    """Average over `dim` (an int, a tuple, or None for all)."""
-    return Mean.apply(a, dims=reduced_dims(_ndim(a), dim, "mean"), keepdim=keepdim)
+def mean(a: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    """Average over `dim` (an int, a tuple, or None for all), in `dtype` if given."""
+    dims = reduced_dims(_ndim(a), dim, "mean")
+    return Mean.apply(_in_dtype(a, dtype), dims=dims, keepdim=keepdim)
+
+
+def _in_dtype(a: Any, dtype: Any) -> Any:
+    """`a` converted first, as torch's `dtype=` argument of a reduction does."""
+    if dtype is None:
+        return a
+    from minitorch_edu.ops.convert import to
+
+    return to(a if isinstance(a, Tensor) else Tensor._wrap(torch.as_tensor(a)), dtype=dtype)
 
 
 def amax(a: Any, dim: Any = (), keepdim: bool = False) -> Tensor:
@@ -307,8 +335,10 @@ def var(
 ) -> Tensor:
     """Variance over `dim` with Bessel's correction by default (`correction=1`).
 
-    `unbiased=False` is the older spelling of `correction=0`, as in torch.
+    `unbiased=False` is the older spelling of `correction=0`, as in torch, and a bool in
+    the place of `dim` is `unbiased` (torch's `var(input, unbiased)`).
     """
+    dim, unbiased = _unbiased_first(dim, unbiased, "var")
     dims = reduced_dims(_ndim(a), dim, "var")
     correction = _correction(unbiased, correction, "var")
     return Var.apply(a, dims=dims, keepdim=keepdim, correction=correction)
@@ -323,9 +353,19 @@ def std(
     correction: float | None = None,
 ) -> Tensor:
     """Standard deviation sqrt(var(a)) over `dim`, with Bessel's correction by default."""
+    dim, unbiased = _unbiased_first(dim, unbiased, "std")
     dims = reduced_dims(_ndim(a), dim, "std")
     correction = _correction(unbiased, correction, "std")
     return Std.apply(a, dims=dims, keepdim=keepdim, correction=correction)
+
+
+def _unbiased_first(dim: Any, unbiased: bool | None, op: str) -> tuple[Any, bool | None]:
+    """`var(a, True)` means var(a, unbiased=True), over every dim, as in torch."""
+    if not isinstance(dim, bool):
+        return dim, unbiased
+    if unbiased is not None:
+        raise TypeError(f"{op}(): got a bool for dim ({dim}) and unbiased={unbiased}")
+    return None, dim
 
 
 def _correction(unbiased: bool | None, correction: float | None, op: str) -> float:

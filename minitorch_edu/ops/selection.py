@@ -1,4 +1,4 @@
-"""Ops that pick between values: maximum, minimum, where.
+"""Ops that pick between values: maximum, minimum, where (and masked_fill, a where).
 
 The gradient goes to whichever input was picked. Where maximum/minimum meet a tie
 (a == b) each input gets half, as in torch: the subgradient in the middle. Where a
@@ -75,6 +75,41 @@ def minimum(a: Any, b: Any) -> Tensor:
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """a where condition is true, else b (numbers allowed for a and b), broadcasting."""
     return Where.apply(_condition(condition), a, b)
+
+
+def masked_fill(a: Any, mask: Any, value: Any) -> Tensor:
+    """`a` with `value` (a number or a 0-d tensor) wherever the bool `mask` is True.
+
+    It is `where(mask, value, a)` with `value` first converted to a's dtype: the result
+    keeps a's dtype, as torch's masked_fill does.
+    """
+    like = a.data if isinstance(a, Tensor) else a
+    raw_mask = mask.data if isinstance(mask, Tensor) else mask
+    if not isinstance(raw_mask, torch.Tensor) or raw_mask.dtype != torch.bool:
+        raise RuntimeError(f"masked_fill only supports boolean masks, but got {_kind(raw_mask)}")
+    raw_value = value.data if isinstance(value, Tensor) else value
+    if isinstance(raw_value, torch.Tensor):
+        if raw_value.dim() != 0:
+            raise RuntimeError(
+                "masked_fill only supports a 0-dimensional value tensor, but got tensor with "
+                f"{raw_value.dim()} dimension(s)"
+            )
+        complex_value = raw_value.is_complex()
+    elif isinstance(raw_value, bool | int | float | complex):
+        complex_value = isinstance(raw_value, complex)
+    else:
+        raise TypeError(f"masked_fill: value must be a number or a 0-d tensor, got {_kind(value)}")
+    if complex_value and not like.is_complex():
+        raise RuntimeError(
+            f"masked_fill: value {raw_value} cannot be converted to {like.dtype} without overflow"
+        )
+    if not isinstance(raw_value, torch.Tensor):
+        value = torch.tensor(raw_value, dtype=like.dtype, device=like.device)
+    elif raw_value.dtype != like.dtype:
+        from minitorch_edu.ops.convert import to
+
+        value = to(value if isinstance(value, Tensor) else Tensor._wrap(raw_value), like.dtype)
+    return where(raw_mask, value, a)
 
 
 def _condition(condition: Any) -> Any:

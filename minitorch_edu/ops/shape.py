@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import torch
+
 from minitorch_edu.autograd.engine import sum_to_shape
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
@@ -74,8 +76,8 @@ class Contiguous(Function):
     formula = "da = grad"
 
     @staticmethod
-    def forward(ctx, a):
-        return a.contiguous()
+    def forward(ctx, a, memory_format=None):
+        return a.contiguous(memory_format=memory_format or torch.contiguous_format)
 
     @staticmethod
     def backward(ctx, grad):
@@ -152,9 +154,9 @@ def expand(a: Any, sizes: Sequence[int]) -> Tensor:
     return Expand.apply(a, sizes=tuple(sizes))
 
 
-def contiguous(a: Any) -> Tensor:
-    """The same values laid out contiguously in memory."""
-    return Contiguous.apply(a)
+def contiguous(a: Any, memory_format: Any = None) -> Tensor:
+    """The same values laid out contiguously in memory (row-major, or `memory_format`)."""
+    return Contiguous.apply(a, memory_format=memory_format)
 
 
 def _dim(d: int, ndim: int, op: str) -> int:

@@ -10,6 +10,7 @@ from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.optim.optimizer import (
     Optimizer,
     ParamsT,
+    as_given,
     check_not_negative,
     check_supported_options,
     scalar_dtype,
@@ -82,7 +83,7 @@ class Adagrad(Optimizer):
             state["sum"] = torch.full_like(parameter.data, group["initial_accumulator_value"])
 
     def _update_single_tensor(self, group: dict[str, Any], parameters: list[Tensor]) -> None:
-        lr, lr_decay, eps = float(group["lr"]), group["lr_decay"], group["eps"]
+        lr, lr_decay, eps = as_given(group["lr"]), group["lr_decay"], group["eps"]
         weight_decay, maximize = group["weight_decay"], group["maximize"]
         for parameter in parameters:
             param, grad = parameter.data, parameter.grad.data
@@ -94,13 +95,13 @@ class Adagrad(Optimizer):
                 grad = -grad  # g ← -g
             if weight_decay != 0:
                 grad = grad.add(param, alpha=weight_decay)  # g ← g + λθ
-            clr = lr / (1 + (step - 1) * lr_decay)  # γ̃ ← γ / (1 + (t-1)η)
+            clr = float(lr / (1 + (step - 1) * lr_decay))  # γ̃ ← γ / (1 + (t-1)η)
             state_sum.addcmul_(grad, grad, value=1)  # s ← s + g²
             std = state_sum.sqrt().add_(eps)  # √s + ε
             param.addcdiv_(grad, std, value=-clr)  # θ ← θ - γ̃ g / (√s + ε)
 
     def _update_foreach(self, group: dict[str, Any], parameters: list[Tensor]) -> None:
-        lr, lr_decay, eps = float(group["lr"]), group["lr_decay"], group["eps"]
+        lr, lr_decay, eps = as_given(group["lr"]), group["lr_decay"], group["eps"]
         weight_decay, maximize = group["weight_decay"], group["maximize"]
         states = [self.state[parameter] for parameter in parameters]
         params = [parameter.data for parameter in parameters]
@@ -112,7 +113,7 @@ class Adagrad(Optimizer):
             grads = torch._foreach_neg(grads)  # g ← -g
         if weight_decay != 0:
             grads = torch._foreach_add(grads, params, alpha=weight_decay)  # g ← g + λθ
-        clrs = [lr / (1 + (step.item() - 1) * lr_decay) for step in steps]  # γ̃ per parameter
+        clrs = [float(lr / (1 + (step.item() - 1) * lr_decay)) for step in steps]  # γ̃ per parameter
         torch._foreach_addcmul_(state_sums, grads, grads, value=1)  # s ← s + g²
         stds = torch._foreach_sqrt(state_sums)  # √s + ε
         torch._foreach_add_(stds, eps)

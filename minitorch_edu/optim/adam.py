@@ -10,8 +10,10 @@ from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.optim.optimizer import (
     Optimizer,
     ParamsT,
+    as_given,
     check_not_negative,
     check_supported_options,
+    refuse_tensor_with_foreach,
     scalar_dtype,
 )
 
@@ -46,6 +48,8 @@ class Adam(Optimizer):
 
     This is m̂_t / (√v̂_t + ε) with m̂ = m / c1 and v̂ = v / c2, the paper's form, with the
     divisions arranged as PyTorch arranges them so that the numbers agree to the last bit.
+    A tensor lr or tensor betas are used as tensors, as torch uses them: 1 - γλ, 1 - β2,
+    c1, c2 and γ / c1 are then computed in their dtype (float32 for `torch.tensor(0.001)`).
     """
 
     def __init__(
@@ -83,6 +87,7 @@ class Adam(Optimizer):
 
     def _check_hyperparameters(self, group: dict[str, Any]) -> None:
         betas = group["betas"]
+        refuse_tensor_with_foreach(group, "lr", group["lr"])
         check_not_negative(group, "lr", "eps")
         if len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), but got {betas}")
@@ -96,6 +101,7 @@ class Adam(Optimizer):
         if not (both_floats or both_tensors):
             raise ValueError("betas must be either both floats or both Tensors")
         for index, beta in enumerate(betas):
+            refuse_tensor_with_foreach(group, f"betas[{index}]", beta)
             if isinstance(beta, torch.Tensor) and beta.numel() != 1:
                 raise ValueError(f"Tensor betas[{index}] must be 1-element")
 
@@ -111,8 +117,8 @@ class Adam(Optimizer):
         return state
 
     def _update_single_tensor(self, group: dict[str, Any], parameters: list[Tensor]) -> None:
-        lr, eps, weight_decay = float(group["lr"]), group["eps"], group["weight_decay"]
-        beta1, beta2 = (float(beta) for beta in group["betas"])
+        lr, eps, weight_decay = as_given(group["lr"]), group["eps"], group["weight_decay"]
+        beta1, beta2 = (as_given(beta) for beta in group["betas"])
         amsgrad, maximize = group["amsgrad"], group["maximize"]
         decoupled_weight_decay = group["decoupled_weight_decay"]
         for parameter in parameters:
@@ -124,16 +130,17 @@ class Adam(Optimizer):
             state["step"] += 1
             if weight_decay != 0:
                 if decoupled_weight_decay:
-                    param.mul_(1 - lr * weight_decay)  # θ ← θ(1 - γλ)
+                    param.mul_(float(1 - lr * weight_decay))  # θ ← θ(1 - γλ)
                 else:
                     grad = grad.add(param, alpha=weight_decay)  # g ← g + λθ
-            exp_avg.lerp_(grad, 1 - beta1)  # m ← m + (1-β1)(g - m)
-            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # v ← β2 v + (1-β2)g²
+            exp_avg.lerp_(grad, 1 - float(beta1))  # m ← m + (1-β1)(g - m)
+            # v ← β2 v + (1-β2)g²
+            exp_avg_sq.mul_(float(beta2)).addcmul_(grad, grad, value=float(1 - beta2))
             step = state["step"].item()
             bias_correction1 = 1 - beta1**step  # c1 ← 1 - β1^t
             bias_correction2 = 1 - beta2**step  # c2 ← 1 - β2^t
-            step_size = lr / bias_correction1  # γ / c1
-            bias_correction2_sqrt = bias_correction2**0.5
+            step_size = float(lr / bias_correction1)  # γ / c1
+            bias_correction2_sqrt = float(bias_correction2**0.5)
             if amsgrad:
                 max_exp_avg_sq = state["max_exp_avg_sq"]
                 torch.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)  # v_max ← max(.)
@@ -143,8 +150,8 @@ class Adam(Optimizer):
             param.addcdiv_(exp_avg, denom, value=-step_size)  # θ ← θ - (γ/c1) m / d
 
     def _update_foreach(self, group: dict[str, Any], parameters: list[Tensor]) -> None:
-        lr, eps, weight_decay = float(group["lr"]), group["eps"], group["weight_decay"]
-        beta1, beta2 = (float(beta) for beta in group["betas"])
+        lr, eps, weight_decay = as_given(group["lr"]), group["eps"], group["weight_decay"]
+        beta1, beta2 = (as_given(beta) for beta in group["betas"])
         amsgrad, maximize = group["amsgrad"], group["maximize"]
         states = [self._state(parameter, group) for parameter in parameters]
         params = [parameter.data for parameter in parameters]
@@ -157,16 +164,17 @@ class Adam(Optimizer):
         torch._foreach_add_(steps, 1)
         if weight_decay != 0:
             if group["decoupled_weight_decay"]:
-                torch._foreach_mul_(params, 1 - lr * weight_decay)  # θ ← θ(1 - γλ)
+                torch._foreach_mul_(params, float(1 - lr * weight_decay))  # θ ← θ(1 - γλ)
             else:
                 grads = torch._foreach_add(grads, params, alpha=weight_decay)  # g ← g + λθ
-        torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)  # m ← m + (1-β1)(g - m)
-        torch._foreach_mul_(exp_avg_sqs, beta2)  # v ← β2 v + (1-β2)g²
-        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1 - beta2)
+        torch._foreach_lerp_(exp_avgs, grads, 1 - float(beta1))  # m ← m + (1-β1)(g - m)
+        torch._foreach_mul_(exp_avg_sqs, float(beta2))  # v ← β2 v + (1-β2)g²
+        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=float(1 - beta2))
         bias_corrections1 = [1 - beta1 ** step.item() for step in steps]  # c1 ← 1 - β1^t
         bias_corrections2 = [1 - beta2 ** step.item() for step in steps]  # c2 ← 1 - β2^t
-        negative_step_sizes = [-(lr / correction) for correction in bias_corrections1]  # -γ/c1
-        bias_corrections2_sqrt = [correction**0.5 for correction in bias_corrections2]
+        # -γ/c1
+        negative_step_sizes = [-float(lr / correction) for correction in bias_corrections1]
+        bias_corrections2_sqrt = [float(correction**0.5) for correction in bias_corrections2]
         if amsgrad:
             max_exp_avg_sqs = [state["max_exp_avg_sq"] for state in states]
             torch._foreach_maximum_(max_exp_avg_sqs, exp_avg_sqs)  # v_max ← max(v_max, v)

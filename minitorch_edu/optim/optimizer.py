@@ -57,6 +57,24 @@ def use_foreach(foreach: bool | None, params: list[Tensor]) -> bool:
     return bool(foreach)
 
 
+def as_given(value: Any) -> Any:
+    """A hyperparameter as torch's update uses it: a number stays a number, a tensor becomes
+    a 0-d tensor. Arithmetic with a tensor rounds in its dtype (a float32 lr makes
+    `lr / (1 - β1^t)` a float32 number), which is where torch's numbers come from, so the
+    updates convert to Python numbers only where torch does."""
+    if isinstance(value, torch.Tensor) and value.dim() != 0:
+        return value.squeeze()
+    return value
+
+
+def refuse_tensor_with_foreach(group: dict[str, Any], name: str, value: Any) -> None:
+    """torch's Adam refuses a tensor hyperparameter with foreach=True (without capturable)."""
+    if isinstance(value, torch.Tensor) and group["foreach"] and not group.get("capturable"):
+        raise ValueError(
+            f"{name} as a Tensor is not supported for capturable=False and foreach=True"
+        )
+
+
 # How torch's error messages name a hyperparameter ("Invalid learning rate: -1").
 _MESSAGE_NAMES = {"lr": "learning rate", "eps": "epsilon value"}
 

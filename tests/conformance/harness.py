@@ -131,7 +131,9 @@ def _compare_tensor(
     mine: torch.Tensor, reference: torch.Tensor, name: str, exact: bool = False
 ) -> None:
     if mine.shape != reference.shape:
-        raise Stop(Result(DIFFERS, name, f"shape {list(mine.shape)}, torch's {list(reference.shape)}"))
+        raise Stop(
+            Result(DIFFERS, name, f"shape {list(mine.shape)}, torch's {list(reference.shape)}")
+        )
     if mine.dtype != reference.dtype:
         raise Stop(Result(DIFFERS, name, f"dtype {mine.dtype}, torch's {reference.dtype}"))
     try:

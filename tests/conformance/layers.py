@@ -55,7 +55,9 @@ def run_module_input(info: Any, our_class: type, module_input: Any, training: bo
     theirs_in = torch_copy((tuple(forward.args), dict(forward.kwargs)))
     ours_in = our_copy((tuple(forward.args), dict(forward.kwargs)))
     torch_parameters = list(torch_layer.parameters())
-    our_parameters = [dict(our_layer.named_parameters())[n] for n, _ in torch_layer.named_parameters()]
+    our_parameters = [
+        dict(our_layer.named_parameters())[n] for n, _ in torch_layer.named_parameters()
+    ]
     try:
         compare_calls(
             lambda: torch_layer(*theirs_in[0], **theirs_in[1]),

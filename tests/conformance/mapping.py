@@ -154,7 +154,9 @@ OPS: dict[str, Op] = {
     "nn.functional.max_pool2d": Op(F.max_pool2d),
     "nn.functional.avg_pool2d": Op(F.avg_pool2d),
     # torch's sample op seeds the generator with 42 around the call; ours is seeded alike
-    "nn.functional.dropout": Op(lambda *args, **kwargs: wrapper_set_seed(F.dropout, *args, **kwargs)),
+    "nn.functional.dropout": Op(
+        lambda *args, **kwargs: wrapper_set_seed(F.dropout, *args, **kwargs)
+    ),
     "nn.functional.cross_entropy": Op(F.cross_entropy),
     "nn.functional.nll_loss": Op(F.nll_loss),
     "nn.functional.mse_loss": Op(F.mse_loss),

@@ -55,11 +55,11 @@ def configurations(info: Any) -> list[OptimizerConfig]:
     for device in ("cpu", "cuda"):
         for optim_input in info.optim_inputs_func(device=device, dtype=torch.float64):
             kwargs = {k: v for k, v in optim_input.kwargs.items() if k != "capturable"}
-            bases.setdefault(repr(kwargs), (optim_input.desc.replace("capturable", "").strip(", "), kwargs))
+            bases.setdefault(
+                repr(kwargs), (optim_input.desc.replace("capturable", "").strip(", "), kwargs)
+            )
     flags = [
-        flag
-        for flag in info.supported_impls
-        if flag != "fused" or "cpu" in info.supports_fused_on
+        flag for flag in info.supported_impls if flag != "fused" or "cpu" in info.supports_fused_on
     ]
     configs = []
     for desc, kwargs in bases.values():
@@ -90,7 +90,11 @@ class _Side:
 
     def __init__(self, cls: type, kwargs: dict, values: list[torch.Tensor], mine: bool) -> None:
         self.mine = mine
-        make = (lambda v: mt.Tensor(v.clone(), True)) if mine else (lambda v: v.clone().requires_grad_())
+        make = (
+            (lambda v: mt.Tensor(v.clone(), True))
+            if mine
+            else (lambda v: v.clone().requires_grad_())
+        )
         self.params = [make(v) for v in values]  # weight, bias, frozen
         weight, bias, frozen = self.params
         groups = [{"params": [weight, frozen]}, {"params": [bias]}]
@@ -107,7 +111,9 @@ class _Side:
 
 
 def _kwargs_copy(kwargs: dict) -> dict:
-    return {k: v.clone() if isinstance(v, torch.Tensor) else copy.deepcopy(v) for k, v in kwargs.items()}
+    return {
+        k: v.clone() if isinstance(v, torch.Tensor) else copy.deepcopy(v) for k, v in kwargs.items()
+    }
 
 
 def run_configuration(info: Any, our_class: type, kwargs: dict) -> Result:
@@ -153,17 +159,27 @@ def _step_both(theirs: _Side, ours: _Side, x: torch.Tensor, stage: str) -> None:
         ours.step(x)
     except Exception as error:
         raise refused(stage, error) from None
-    compare_values([mt.Tensor(v) for v in ours.values()], theirs.values(), f"{stage} parameter", exact=True)
+    compare_values(
+        [mt.Tensor(v) for v in ours.values()], theirs.values(), f"{stage} parameter", exact=True
+    )
     _compare_state(ours.optimizer.state_dict(), theirs.optimizer.state_dict(), stage)
 
 
 def _compare_state(ours: dict, theirs: dict, stage: str) -> None:
     if sorted(ours["state"]) != sorted(theirs["state"]):
-        raise Stop(Result(DIFFERS, f"{stage} state", f"parameters {sorted(ours['state'])}, torch's {sorted(theirs['state'])}"))
+        raise Stop(
+            Result(
+                DIFFERS,
+                f"{stage} state",
+                f"parameters {sorted(ours['state'])}, torch's {sorted(theirs['state'])}",
+            )
+        )
     for index, state in theirs["state"].items():
         mine = ours["state"][index]
         if sorted(mine) != sorted(state):
-            raise Stop(Result(DIFFERS, f"{stage} state", f"keys {sorted(mine)}, torch's {sorted(state)}"))
+            raise Stop(
+                Result(DIFFERS, f"{stage} state", f"keys {sorted(mine)}, torch's {sorted(state)}")
+            )
         for name, value in state.items():
             ours_value = mine[name]
             compare_values(
@@ -192,14 +208,18 @@ def _resume(info, our_class, kwargs, theirs: _Side, ours: _Side, x) -> None:
     try:
         resumed_theirs.optimizer.load_state_dict(our_state)
     except Exception as error:
-        raise Stop(Result(DIFFERS, "state dict", f"torch cannot load ours: {first_line(error)}")) from None
+        raise Stop(
+            Result(DIFFERS, "state dict", f"torch cannot load ours: {first_line(error)}")
+        ) from None
     for step in range(RESUMED):
         _step_both(theirs, resumed_ours, x, f"step {step + 1} after loading torch's state")
         _step_both(resumed_theirs, ours, x, f"step {step + 1} after torch loaded ours")
 
 
 # ---------------------------------------------------------------------------- error inputs
-def run_error_input(info: Any, our_class: type, error_input: Any, step_error: bool) -> Result | None:
+def run_error_input(
+    info: Any, our_class: type, error_input: Any, step_error: bool
+) -> Result | None:
     """An ErrorOptimizerInput: torch raises (or warns) at construction or at step; so must we.
 
     None when torch does not refuse it here.

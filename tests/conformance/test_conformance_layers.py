@@ -65,7 +65,8 @@ def describe_input(module_input) -> str:
     constructor = module_input.constructor_input
     forward = module_input.forward_input
     shapes = [
-        list(a.shape) if isinstance(a, torch.Tensor) else a for a in (forward.args if forward else ())
+        list(a.shape) if isinstance(a, torch.Tensor) else a
+        for a in (forward.args if forward else ())
     ]
     return describe(
         f"{module_input.desc or 'default'!r}: {constructor.args} {constructor.kwargs} on {shapes}"

@@ -47,7 +47,8 @@ class BinaryCrossEntropyWithLogits(Function):
             loss = (1 - y) * x + softplus
         else:
             loss = (1 - y) * x + (1 + (pos_weight - 1) * y) * softplus
-        return loss if weight is None else loss * weight
+        loss = loss if weight is None else loss * weight
+        return loss.to(y.dtype)  # torch's result takes the target's dtype
 
     @staticmethod
     def backward(ctx, grad):
@@ -84,6 +85,11 @@ def binary_cross_entropy_with_logits(
     x, y = raw(input), raw(target)
     if y.shape != x.shape:
         raise ValueError(f"Target size ({y.shape}) must be the same as input size ({x.shape})")
+    if not y.is_floating_point():
+        raise RuntimeError(
+            "binary_cross_entropy_with_logits: target must be floating point (probabilities "
+            f"in [0, 1]), got {y.dtype}"
+        )
     constants = {}
     for name, value in (("weight", weight), ("pos_weight", pos_weight)):
         if value is None:

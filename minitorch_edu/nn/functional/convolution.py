@@ -210,8 +210,12 @@ class Convolution(Function):
                 grad_cols = grouped_weight.transpose(-1, -2) @ rows  # (n, g, C/g * offsets, ...)
                 col2im(grad_cols, grad_padded[samples], kernel_size, stride, dilation)
                 del grad_cols
-        if need_weight:
-            grad_weight = grad_weight.reshape(weight.shape)
+        if need_weight:  # (an empty batch has no slices: its dW is zero)
+            grad_weight = (
+                weight.new_zeros(weight.shape)
+                if grad_weight is None
+                else grad_weight.reshape(weight.shape)
+            )
         if need_input:
             crop = tuple(slice(a, a + n) for (a, _), n in zip(padding, input.shape[2:]))
             grad_input = grad_padded[(slice(None), slice(None), *crop)]

@@ -21,6 +21,7 @@ its value and C, never turned into a device-side assert.
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import numpy as np
@@ -184,6 +185,15 @@ def _check_weight(input: torch.Tensor, weight: Any, name: str) -> torch.Tensor |
     return weight.to(input.device)
 
 
+def check_ignore_index(ignore_index: Any, name: str) -> int:
+    """An int (or a 0-d integer tensor), as torch requires: not a float, not a bool."""
+    if isinstance(ignore_index, bool) or not hasattr(ignore_index, "__index__"):
+        raise TypeError(
+            f"{name}(): argument 'ignore_index' must be int, not {type(ignore_index).__name__}"
+        )
+    return operator.index(ignore_index)
+
+
 def _check_input(input: Any, name: str) -> torch.Tensor:
     x = raw(input)
     if not x.is_floating_point():
@@ -206,6 +216,7 @@ def nll_loss(
     if size_average is not None or reduce is not None:
         reduction = legacy_reduction(size_average, reduce)
     check_reduction(reduction)
+    ignore_index = check_ignore_index(ignore_index, "nll_loss")
     x = _check_input(input, "nll_loss")
     target, ignored = check_class_targets(x, target, ignore_index, "nll_loss")
     weight = _check_weight(x, weight, "nll_loss")
@@ -234,6 +245,7 @@ def cross_entropy(
     check_reduction(reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    ignore_index = check_ignore_index(ignore_index, "cross_entropy")
     x = _check_input(input, "cross_entropy")
     weight = _check_weight(x, weight, "cross_entropy")
     class_dim = 0 if x.dim() == 1 else 1

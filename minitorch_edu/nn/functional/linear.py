@@ -13,6 +13,7 @@ needs (the input's, for the first layer) are not computed.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from minitorch_edu.autograd.function import Function
@@ -38,7 +39,8 @@ class Linear(Function):
         out_features, in_features = weight.shape
         grad_input = grad @ weight if need_input else None  # (..., out) @ (out, in)
         if grad.dim() != 2:  # batch dims flattened into rows (2-D already is: no calls spent)
-            grad, input = grad.reshape(-1, out_features), input.reshape(-1, in_features)
+            rows = math.prod(grad.shape[:-1])  # not -1: ambiguous when a dim is empty
+            grad, input = grad.reshape(rows, out_features), input.reshape(rows, in_features)
         grad_weight = grad.T @ input if need_weight else None
         grad_bias = grad.sum(0) if need_bias else None
         return grad_input, grad_weight, grad_bias

@@ -72,9 +72,8 @@ class _PoolPlan:
                 f"got input of size {shape_text(x)}"
             )
         self.kernel_size = as_tuple(kernel_size, 2, "kernel_size")
-        self.stride = (
-            self.kernel_size if stride is None or stride == [] else as_tuple(stride, 2, "stride")
-        )
+        no_stride = stride is None or (isinstance(stride, list | tuple) and len(stride) == 0)
+        self.stride = self.kernel_size if no_stride else as_tuple(stride, 2, "stride")
         self.padding = as_tuple(padding, 2, "padding")
         self.dilation = as_tuple(dilation, 2, "dilation")
         if any(k <= 0 for k in self.kernel_size):
@@ -159,7 +158,8 @@ def _winners(input: torch.Tensor, plan: _PoolPlan) -> tuple[torch.Tensor, torch.
     amounts = plan.pad_amounts()
     padded = pad_constant(input, amounts, -math.inf) if any(amounts) else input
     windows = window_view(padded, plan.kernel_size, plan.stride, plan.dilation, plan.output_size)
-    offsets_first = windows.permute(4, 5, 0, 1, 2, 3).reshape(-1, *windows.shape[:4])
+    offsets = windows.shape[4] * windows.shape[5]  # spelled out: -1 is ambiguous for batch 0
+    offsets_first = windows.permute(4, 5, 0, 1, 2, 3).reshape(offsets, *windows.shape[:4])
     values, picked = offsets_first.max(dim=0)
     del offsets_first  # a copy of the input: free it before the positions are made
     # flat position = start of the (n, c) plane + start of the window + the picked offset

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import torch
 
 from minitorch_edu.autograd.tensor import Tensor
+from minitorch_edu.ops.shape import contiguous
 from minitorch_edu.ops.windows import as_strided
 
 
@@ -83,5 +84,7 @@ def sliding_windows(
     output_size: Sequence[int] | None = None,
 ) -> Tensor:
     """The windows of our Tensor, differentiably: (N, C, *positions, *kernel offsets)."""
+    if not input.is_contiguous():  # the strides below are those of a row-major layout
+        input = contiguous(input)
     size, strides = window_layout(input.shape, kernel_size, stride, dilation, output_size)
-    return as_strided(input, size, strides)
+    return as_strided(input, size, strides)  # from the input's own storage offset
