@@ -174,6 +174,19 @@ def test_hook_changing_the_shape_is_an_error():
         (x * 2).sum().backward()
 
 
+def test_hook_changing_the_dtype_is_an_error_like_torch():
+    """Else a float32 gradient would land on a float64 leaf."""
+    theirs = torch.ones(2, dtype=torch.float64, requires_grad=True)
+    theirs.register_hook(lambda grad: grad.float())
+    with pytest.raises(RuntimeError):
+        (theirs * 2).sum().backward()
+    ours = mt.ones(2, dtype=torch.float64, requires_grad=True)
+    ours.register_hook(lambda grad: grad.float())
+    with pytest.raises(RuntimeError, match="changed the dtype.*float64.*float32"):
+        (ours * 2).sum().backward()
+    assert ours.grad is None
+
+
 def test_hook_on_a_tensor_without_grad_is_an_error():
     with pytest.raises(RuntimeError, match="doesn't require gradient"):
         mt.ones(2).register_hook(lambda g: g)

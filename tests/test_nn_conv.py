@@ -300,3 +300,35 @@ def test_pad_rejects_too_much_reflection():
         F.pad(mt.randn(1, 1, 3), (3, 0), mode="reflect")
     with pytest.raises(NotImplementedError, match="Unrecognised padding mode"):
         F.pad(mt.randn(1, 1, 3), (1, 1), mode="mirror")
+
+
+# ---------------------------------------------------------------------------- empty batches
+@pytest.mark.parametrize("spatial_dims", [1, 2])
+def test_conv_of_an_empty_batch_matches_torch(spatial_dims):
+    """Batch 0: an empty output, an empty input gradient and zero weight and bias gradients."""
+    conv = torch.nn.functional.conv1d if spatial_dims == 1 else torch.nn.functional.conv2d
+    ours = F.conv1d if spatial_dims == 1 else F.conv2d
+    x = torch.randn(0, 2, *(5,) * spatial_dims, dtype=torch.float64)
+    w = torch.randn(3, 2, *(2,) * spatial_dims, dtype=torch.float64)
+    b = torch.randn(3, dtype=torch.float64)
+    assert_matches_torch(ours, conv, x, w, b)
+
+
+def test_linear_with_no_input_features_matches_torch():
+    x = torch.randn(2, 3, 0, dtype=torch.float64)
+    w = torch.randn(4, 0, dtype=torch.float64)
+    b = torch.randn(4, dtype=torch.float64)
+    assert_matches_torch(F.linear, torch.nn.functional.linear, x, w, b, double_backward=True)
+    empty_batch = torch.randn(0, 5, dtype=torch.float64)
+    w = torch.randn(4, 5, dtype=torch.float64)
+    assert_matches_torch(F.linear, torch.nn.functional.linear, empty_batch, w, b)
+
+
+def test_mm_takes_matrices_only_like_torch():
+    a, b = torch.randn(3, 4, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
+    assert_matches_torch(mt.mm, torch.mm, a, b, double_backward=True)
+    for x, y in ((a[0], b), (a, b[:, 0]), (a[None], b)):
+        with pytest.raises(RuntimeError):
+            torch.mm(x, y)
+        with pytest.raises(RuntimeError, match="mm: .* must be a matrix"):
+            mt.tensor(x).mm(mt.tensor(y))

@@ -280,3 +280,36 @@ def test_bce_with_logits_of_huge_logits_is_finite_and_correct(dtype):
     expected.backward()
     assert torch.isfinite(ours.grad.data).all()
     torch.testing.assert_close(ours.grad.data, theirs.grad)
+
+
+def test_bce_with_logits_takes_the_targets_dtype_like_torch():
+    """torch's result has the target's dtype (its arithmetic runs in place on 1 - target)."""
+    torch_bce = torch.nn.functional.binary_cross_entropy_with_logits
+    for input_dtype, target_dtype in (
+        (torch.float64, torch.float32),
+        (torch.float32, torch.float64),
+    ):
+        x = torch.randn(4, dtype=input_dtype)
+        y = torch.rand(4, dtype=target_dtype)
+        for reduction in ("none", "mean"):
+            expected = torch_bce(x, y, reduction=reduction)
+            result = F.binary_cross_entropy_with_logits(mt.tensor(x), y, reduction=reduction)
+            assert result.dtype == expected.dtype
+            torch.testing.assert_close(result.data, expected)
+    with pytest.raises(RuntimeError):
+        torch_bce(torch.randn(3), torch.tensor([0, 1, 1]))
+    with pytest.raises(RuntimeError, match="target must be floating point.*int64"):
+        F.binary_cross_entropy_with_logits(mt.randn(3), mt.tensor([0, 1, 1]))
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll_loss"])
+def test_ignore_index_must_be_an_int_like_torch(loss):
+    x, target = torch.randn(3, 4), torch.tensor([0, 1, 2])
+    for bad in (1.5, 1.0, True):
+        with pytest.raises(TypeError):
+            getattr(torch.nn.functional, loss)(x, target, ignore_index=bad)
+        with pytest.raises(TypeError, match=f"{loss}.*ignore_index.*must be int"):
+            getattr(F, loss)(mt.tensor(x), target, ignore_index=bad)
+    expected = getattr(torch.nn.functional, loss)(x, target, ignore_index=torch.tensor(1))
+    result = getattr(F, loss)(mt.tensor(x), target, ignore_index=torch.tensor(1))
+    torch.testing.assert_close(result.data, expected)

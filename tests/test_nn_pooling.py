@@ -150,3 +150,23 @@ def test_pooling_repr_matches_torch():
     ]
     for ours, theirs in pairs:
         assert repr(ours) == repr(theirs)
+
+
+@pytest.mark.parametrize("pool", ["max_pool2d", "avg_pool2d"])
+def test_pooling_of_an_empty_batch_matches_torch(pool):
+    x = torch.randn(0, 2, 6, 6, dtype=torch.float64)
+    assert_matches_torch(
+        lambda a: getattr(F, pool)(a, 2, 2),
+        lambda a: getattr(torch.nn.functional, pool)(a, 2, 2),
+        x,
+    )
+
+
+def test_an_empty_stride_means_the_kernel_size_like_torch():
+    x = torch.randn(1, 1, 4, 4, dtype=torch.float64)
+    for pool in ("max_pool2d", "avg_pool2d"):
+        assert_matches_torch(
+            lambda a, p=pool: getattr(F, p)(a, (2, 2), ()),
+            lambda a, p=pool: getattr(torch.nn.functional, p)(a, (2, 2), ()),
+            x,
+        )

@@ -329,3 +329,51 @@ def test_split_and_chunk_of_an_empty_dim_like_torch():
         (lambda a: a.split([0, 0], 1), lambda a: a.split([0, 0], 1)),
     ]:
         assert_matches_torch(ours, theirs, empty)
+
+
+# ---------------------------------------------------------------------------- torch's forms
+@pytest.mark.parametrize(
+    "name, ours, theirs",
+    [
+        ("gather", lambda a, i: a.gather(1, i), lambda a, i: a.gather(1, i)),
+        (
+            "scatter_add",
+            lambda a, i: a.scatter_add(1, i, a[:, :2]),
+            lambda a, i: a.scatter_add(1, i, a[:, :2]),
+        ),
+        (
+            "index_select",
+            lambda a, i: a.index_select(0, i[0]),
+            lambda a, i: a.index_select(0, i[0]),
+        ),
+        ("index_add", lambda a, i: a.index_add(0, i[0], a), lambda a, i: a.index_add(0, i[0], a)),
+    ],
+)
+def test_int32_indices_work_like_torch(name, ours, theirs):
+    x = torch.randn(2, 3, dtype=torch.float64)
+    index = torch.tensor([[0, 1], [1, 0]], dtype=torch.int32)
+    assert_matches_torch(lambda a: ours(a, index), lambda a: theirs(a, index), x)
+
+
+@pytest.mark.parametrize("alpha", [2, -0.5])
+def test_index_add_takes_alpha_like_torch(alpha):
+    a, source = torch.randn(4, 3, dtype=torch.float64), torch.randn(2, 3, dtype=torch.float64)
+    index = torch.tensor([3, 0])
+    assert_matches_torch(
+        lambda x, s: mt.index_add(x, 0, index, s, alpha=alpha),
+        lambda x, s: torch.index_add(x, 0, index, s, alpha=alpha),
+        a,
+        source,
+        double_backward=True,
+    )
+
+
+def test_narrow_takes_a_0d_integer_tensor_start_like_torch():
+    x = torch.randn(3, 5, dtype=torch.float64)
+    for start in (torch.tensor(-2), torch.tensor(1, dtype=torch.int32)):
+        assert_matches_torch(lambda a: a.narrow(1, start, 2), lambda a: a.narrow(1, start, 2), x)
+    for bad in (torch.tensor(True), torch.tensor(1.0), torch.tensor([1])):
+        with pytest.raises(RuntimeError):
+            torch.randn(3, 5).narrow(1, bad, 2)
+        with pytest.raises(RuntimeError, match="narrow.*start"):
+            mt.randn(3, 5).narrow(1, bad, 2)

@@ -182,3 +182,36 @@ def test_cat_promotes_dtypes_and_returns_each_input_its_own_dtype():
         lambda x, y: mt.cat([x, y]), lambda x, y: torch.cat([x, y]), a, b
     )
     assert comparison.grads[0].dtype == torch.float32
+
+
+def test_cat_skips_an_empty_1d_input_like_torch():
+    """torch's legacy rule: a (0,)-shaped tensor may stand among inputs of any rank."""
+    empty = torch.randn(0, dtype=torch.float64)
+    block = torch.randn(3, 2, 2, dtype=torch.float64)
+    assert_matches_torch(
+        lambda a, b, c: mt.cat([a, b, c], 1),
+        lambda a, b, c: torch.cat([a, b, c], 1),
+        empty,
+        block,
+        empty,
+        double_backward=True,
+    )
+
+
+@pytest.mark.parametrize("name", ["cat", "stack"])
+def test_cat_and_stack_of_one_tensor_instead_of_a_list_are_refused_like_torch(name):
+    with pytest.raises(TypeError):
+        getattr(torch, name)(torch.ones(2, 3))
+    with pytest.raises(TypeError, match=f"{name}.*must be a tuple or list of Tensors"):
+        getattr(mt, name)(mt.ones(2, 3))
+
+
+def test_constant_pad_may_empty_a_dim_like_torch():
+    x = torch.randn(5, 3, dtype=torch.float64)
+    for amounts in [(-1, -2, 1, 1), (-3, 0), (0, 0, 1, -5)]:
+        assert_matches_torch(
+            lambda a: mt.pad(a, amounts, value=1.0),
+            lambda a: torch_functional.pad(a, amounts, value=1.0),
+            x,
+            double_backward=True,
+        )

@@ -253,3 +253,50 @@ def test_reductions_over_an_empty_dim_like_torch():
         )
     with pytest.raises(IndexError, match="non-zero size"):
         mt.tensor(empty).amax(0)
+
+
+# ---------------------------------------------------------------------------- torch's forms
+@pytest.mark.parametrize("args", [(True,), (False,), (0, True), (0, False, True)])
+@pytest.mark.parametrize("name", ["var", "std"])
+def test_var_and_std_read_a_positional_bool_as_unbiased_like_torch(name, args):
+    x = torch.randn(4, 3, dtype=torch.float64)
+    assert_matches_torch(
+        lambda a: getattr(mt, name)(a, *args), lambda a: getattr(torch, name)(a, *args), x
+    )
+    assert_matches_torch(lambda a: getattr(a, name)(*args), lambda a: getattr(a, name)(*args), x)
+
+
+@pytest.mark.parametrize("name", ["var", "std"])
+def test_half_precision_variance_sums_in_float32_like_torch(name):
+    """Squares above 65504 overflow float16; torch (and now ours) sum them in float32."""
+    x = torch.tensor([[300.0, 400.0, 500.0], [1.0, 2.0, 4.0]], dtype=torch.float16)
+    for dim in (None, 1):
+        expected = getattr(torch, name)(x, dim)
+        result = getattr(mt, name)(mt.tensor(x), dim)
+        assert result.dtype == torch.float16 and torch.isfinite(result.data).all()
+        torch.testing.assert_close(result.data, expected)
+
+
+@pytest.mark.parametrize("name", ["var", "std"])
+def test_complex_variance_is_real_like_torch(name):
+    z = torch.randn(5, 3, dtype=torch.complex128)
+    for dim in (None, 0):
+        expected = getattr(torch, name)(z, dim)
+        result = getattr(mt, name)(mt.tensor(z), dim)
+        assert result.dtype == expected.dtype == torch.float64
+        torch.testing.assert_close(result.data, expected)
+
+
+@pytest.mark.parametrize("name", ["sum", "mean"])
+def test_sum_and_mean_take_a_dtype_like_torch(name):
+    x = torch.tensor([[1.5, 2.5], [3.0, -1.0]], dtype=torch.float32)
+    for dtype in (torch.float64, torch.float16):
+        assert_matches_torch(
+            lambda a: getattr(mt, name)(a, 1, dtype=dtype),
+            lambda a: getattr(torch, name)(a, 1, dtype=dtype),
+            x,
+            rtol=1e-3,
+        )
+    integers = torch.tensor([1, 2, 4])
+    expected = torch.mean(integers, dtype=torch.float64)
+    assert mt.tensor(integers).mean(dtype=torch.float64).item() == expected.item()

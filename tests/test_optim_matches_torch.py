@@ -277,3 +277,55 @@ def test_state_dicts_move_between_torch_and_us(name, data, device):
         ours.step()
         theirs.step()
         assert_same_run(params, torch_params, ours, theirs, f"after step {step}")
+
+
+# ---------------------------------------------------------------------------- tensor hyperparameters
+TENSOR_HYPERPARAMETERS = [
+    ("AdamW", {"lr": torch.tensor(0.01), "weight_decay": 0.1}),
+    ("Adam", {"lr": torch.tensor(0.01), "betas": (torch.tensor(0.8), torch.tensor(0.95))}),
+    ("Adam", {"lr": 0.01, "betas": (torch.tensor([0.85]), torch.tensor([[0.99]]))}),
+    ("Adagrad", {"lr": torch.tensor(0.05), "lr_decay": 0.3}),
+    ("SGD", {"lr": torch.tensor(0.05), "momentum": 0.9}),
+    ("RMSprop", {"lr": torch.tensor(0.01), "momentum": 0.5}),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("foreach", [False, None])
+@pytest.mark.parametrize("name, hyperparameters", TENSOR_HYPERPARAMETERS)
+def test_tensor_hyperparameters_give_torchs_numbers_bit_for_bit(
+    name, hyperparameters, foreach, dtype
+):
+    """A float32 tensor lr (or betas) is used as a tensor, as torch uses it: 1 - lr * wd,
+    lr / (1 - β1^t) and 1 - β2 are rounded in float32. Both our update paths give torch's
+    single-tensor numbers exactly (torch's own foreach path refuses tensor lr and betas)."""
+    generator = torch.Generator().manual_seed(0)
+    initial = [torch.randn(3, 4, generator=generator, dtype=dtype) for _ in range(2)]
+    params = [mt.tensor(value, requires_grad=True) for value in initial]
+    torch_params = [value.clone().requires_grad_() for value in initial]
+    ours = getattr(mt.optim, name)(params, foreach=foreach, **hyperparameters)
+    theirs = getattr(torch.optim, name)(torch_params, foreach=False, **hyperparameters)
+    for _ in range(5):
+        for param, torch_param in zip(params, torch_params):
+            grad = torch.randn(param.shape, generator=generator, dtype=dtype)
+            param.grad, torch_param.grad = mt.tensor(grad), grad.clone()
+        ours.step()
+        theirs.step()
+        for param, torch_param in zip(params, torch_params):
+            assert torch.equal(param.data, torch_param.detach())
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_tensor_lr_or_betas_with_foreach_are_refused_like_torch(name):
+    for hyperparameters in (
+        {"lr": torch.tensor(0.01)},
+        {"betas": (torch.tensor(0.9), torch.tensor(0.99))},
+    ):
+        with pytest.raises(ValueError, match="as a Tensor is not supported"):
+            getattr(torch.optim, name)(
+                [torch.ones(2, requires_grad=True)], foreach=True, **hyperparameters
+            )
+        with pytest.raises(ValueError, match="as a Tensor is not supported.*foreach=True"):
+            getattr(mt.optim, name)(
+                [mt.ones(2, requires_grad=True)], foreach=True, **hyperparameters
+            )

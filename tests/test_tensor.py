@@ -487,3 +487,70 @@ def test_method_forms_match_the_functions():
     assert ((y > 0) & (y < 1)).tolist() == ((x > 0) & (x < 1)).tolist()
     assert (~(y > 0) | (y > 1)).tolist() == (~(x > 0) | (x > 1)).tolist()
     assert y.isnan().any().item() is False
+
+
+def test_comparison_reduction_and_softmax_methods_like_torch():
+    x = torch.tensor([[0.5, -1.0, 2.0], [1.0, 0.25, -0.5]], dtype=torch.float64)
+    y = mt.tensor(x)
+    for name in ("eq", "ne", "lt", "le", "gt", "ge"):
+        assert getattr(y, name)(0.5).tolist() == getattr(x, name)(0.5).tolist()
+        flipped = x.flip(0)
+        assert getattr(y, name)(mt.tensor(flipped)).tolist() == getattr(x, name)(flipped).tolist()
+    for name in ("all", "any"):
+        for kwargs in ({}, {"dim": 1}, {"dim": 0, "keepdim": True}, {"dim": (0, 1)}):
+            assert (
+                getattr(y > 0, name)(**kwargs).tolist() == getattr(x > 0, name)(**kwargs).tolist()
+            )
+    for name in ("softmax", "log_softmax"):
+        assert_matches_torch(
+            lambda a: getattr(a, name)(1), lambda a: getattr(a, name)(1), x, double_backward=True
+        )
+        assert_matches_torch(
+            lambda a: getattr(a, name)(0, dtype=torch.float32),
+            lambda a: getattr(a, name)(0, dtype=torch.float32),
+            x,
+            rtol=1e-5,
+            atol=1e-6,
+        )
+
+
+def test_equality_with_something_torch_cannot_compare_is_false_like_torch():
+    x = torch.tensor([1.0, 2.0])
+    y = mt.tensor(x)
+    for other in ([1, 2], (1, 2), "a", None):
+        assert (y == other) is (x == other) is False
+        assert (y != other) is (x != other) is True
+
+
+def test_to_takes_torchs_positional_and_keyword_forms():
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float32)
+    forms = [
+        ((torch.float64, False, True), {}),
+        (("cpu", torch.float64), {}),
+        (("cpu", None, False, True), {}),
+        ((torch.float32,), {"copy": True}),
+        ((), {"memory_format": torch.channels_last}),
+        ((torch.float64,), {"memory_format": torch.channels_last, "non_blocking": True}),
+        ((torch.empty(1, dtype=torch.float64),), {}),
+    ]
+    for args, kwargs in forms:
+        expected = x.to(*args, **kwargs)
+        result = mt.tensor(x).to(*args, **kwargs)
+        assert result.dtype == expected.dtype and result.stride() == expected.stride()
+        torch.testing.assert_close(result.data, expected)
+    same = mt.tensor(x)
+    assert same.to(torch.float32) is same and same.to(torch.float32, copy=True) is not same
+    with pytest.raises(TypeError):
+        same.to(torch.float64, False, True, 1)
+
+
+@pytest.mark.parametrize("method", ["float", "double", "long", "clone", "contiguous"])
+def test_conversions_take_a_memory_format_like_torch(method):
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    for memory_format in (torch.contiguous_format, torch.channels_last, torch.preserve_format):
+        if method == "contiguous" and memory_format is torch.preserve_format:
+            continue  # torch refuses it there
+        expected = getattr(x, method)(memory_format=memory_format)
+        result = getattr(mt.tensor(x), method)(memory_format=memory_format)
+        assert result.dtype == expected.dtype and result.stride() == expected.stride()
+        torch.testing.assert_close(result.data, expected)

@@ -251,7 +251,12 @@ def cross_entropy(
     class_dim = 0 if x.dim() == 1 else 1
     classes = x.shape[class_dim]
     target_raw = _as_torch_target(target, x.device)
-    if target_raw.is_floating_point() and target_raw.shape == x.shape:
+    if target_raw.shape == x.shape:  # torch reads a target of the input's shape as probabilities
+        if not target_raw.is_floating_point():
+            raise RuntimeError(
+                "cross_entropy: expected floating point type for target with class "
+                f"probabilities (the input's shape {shape_text(x)}), got {target_raw.dtype}"
+            )
         if ignore_index != -100:
             raise RuntimeError(
                 "cross_entropy: ignore_index is not supported for floating point (probability) "
