@@ -371,7 +371,9 @@ def test_index_add_takes_alpha_like_torch(alpha):
 def test_narrow_takes_a_0d_integer_tensor_start_like_torch():
     x = torch.randn(3, 5, dtype=torch.float64)
     for start in (torch.tensor(-2), torch.tensor(1, dtype=torch.int32)):
-        assert_matches_torch(lambda a: a.narrow(1, start, 2), lambda a: a.narrow(1, start, 2), x)
+        assert_matches_torch(
+            lambda a, s=start: a.narrow(1, s, 2), lambda a, s=start: a.narrow(1, s, 2), x
+        )
     for bad in (torch.tensor(True), torch.tensor(1.0), torch.tensor([1])):
         with pytest.raises(RuntimeError):
             torch.randn(3, 5).narrow(1, bad, 2)

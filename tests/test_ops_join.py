@@ -154,8 +154,8 @@ def test_as_strided_reads_the_storage_of_a_view_like_torch():
     base = torch.arange(20.0, dtype=torch.float64)
     for offset in (None, 0, 7):
         assert_matches_torch(
-            lambda a: a[5:15].as_strided((3, 2), (2, 1), offset),
-            lambda a: a[5:15].as_strided((3, 2), (2, 1), offset),
+            lambda a, o=offset: a[5:15].as_strided((3, 2), (2, 1), o),
+            lambda a, o=offset: a[5:15].as_strided((3, 2), (2, 1), o),
             base,
             double_backward=True,
         )
@@ -210,8 +210,8 @@ def test_constant_pad_may_empty_a_dim_like_torch():
     x = torch.randn(5, 3, dtype=torch.float64)
     for amounts in [(-1, -2, 1, 1), (-3, 0), (0, 0, 1, -5)]:
         assert_matches_torch(
-            lambda a: mt.pad(a, amounts, value=1.0),
-            lambda a: torch_functional.pad(a, amounts, value=1.0),
+            lambda a, p=amounts: mt.pad(a, p, value=1.0),
+            lambda a, p=amounts: torch_functional.pad(a, p, value=1.0),
             x,
             double_backward=True,
         )

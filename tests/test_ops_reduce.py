@@ -292,8 +292,8 @@ def test_sum_and_mean_take_a_dtype_like_torch(name):
     x = torch.tensor([[1.5, 2.5], [3.0, -1.0]], dtype=torch.float32)
     for dtype in (torch.float64, torch.float16):
         assert_matches_torch(
-            lambda a: getattr(mt, name)(a, 1, dtype=dtype),
-            lambda a: getattr(torch, name)(a, 1, dtype=dtype),
+            lambda a, d=dtype: getattr(mt, name)(a, 1, dtype=d),
+            lambda a, d=dtype: getattr(torch, name)(a, 1, dtype=d),
             x,
             rtol=1e-3,
         )

@@ -279,7 +279,7 @@ def test_state_dicts_move_between_torch_and_us(name, data, device):
         assert_same_run(params, torch_params, ours, theirs, f"after step {step}")
 
 
-# ---------------------------------------------------------------------------- tensor hyperparameters
+# ------------------------------------------------------------------ tensor hyperparameters
 TENSOR_HYPERPARAMETERS = [
     ("AdamW", {"lr": torch.tensor(0.01), "weight_decay": 0.1}),
     ("Adam", {"lr": torch.tensor(0.01), "betas": (torch.tensor(0.8), torch.tensor(0.95))}),

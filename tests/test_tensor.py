@@ -503,11 +503,14 @@ def test_comparison_reduction_and_softmax_methods_like_torch():
             )
     for name in ("softmax", "log_softmax"):
         assert_matches_torch(
-            lambda a: getattr(a, name)(1), lambda a: getattr(a, name)(1), x, double_backward=True
+            lambda a, n=name: getattr(a, n)(1),
+            lambda a, n=name: getattr(a, n)(1),
+            x,
+            double_backward=True,
         )
         assert_matches_torch(
-            lambda a: getattr(a, name)(0, dtype=torch.float32),
-            lambda a: getattr(a, name)(0, dtype=torch.float32),
+            lambda a, n=name: getattr(a, n)(0, dtype=torch.float32),
+            lambda a, n=name: getattr(a, n)(0, dtype=torch.float32),
             x,
             rtol=1e-5,
             atol=1e-6,
