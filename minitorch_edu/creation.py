@@ -74,7 +74,7 @@ def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool
 def full(
     size: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
 ) -> Tensor:
-    raw = torch.full(tuple(size), fill_value, dtype=dtype, device=device)
+    raw = torch.full(size, fill_value, dtype=dtype, device=device)
     return Tensor(raw, requires_grad=requires_grad)
 
 

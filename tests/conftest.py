@@ -66,19 +66,26 @@ torch.set_num_threads(1)
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Add up the conformance tests' sample counts (tests/conformance), from every worker."""
-    totals = {"run": 0, "passed": 0, "listed": 0}
+    """Add up the sample counts of tests/conformance (conformance and fuzz), from every worker."""
+    totals = {"conformance": {}, "fuzz": {}}
     for reports in terminalreporter.stats.values():
         for report in reports:
             if getattr(report, "when", None) != "call":
                 continue
             for name, value in getattr(report, "user_properties", ()):
-                if name == "conformance":
-                    for key in totals:
-                        totals[key] += value[key]
-    if totals["run"]:
-        share = 100 * totals["passed"] / totals["run"]
+                if name in totals:
+                    for key, count in value.items():
+                        totals[name][key] = totals[name].get(key, 0) + count
+    conformance, fuzz = totals["conformance"], totals["fuzz"]
+    if conformance.get("run"):
+        share = 100 * conformance["passed"] / conformance["run"]
         terminalreporter.write_line(
-            f"conformance with torch's own samples: {totals['run']} run, {totals['passed']} "
-            f"passed ({share:.1f}%), {totals['listed']} listed divergences"
+            f"conformance with torch's own samples: {conformance['run']} run, "
+            f"{conformance['passed']} passed ({share:.1f}%), {conformance['listed']} listed "
+            "divergences"
+        )
+    if fuzz:
+        counts = ", ".join(f"{count} {key}" for key, count in sorted(fuzz.items()))
+        terminalreporter.write_line(
+            f"differential fuzz against torch: {sum(fuzz.values())} calls: {counts}"
         )

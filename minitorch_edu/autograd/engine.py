@@ -49,22 +49,25 @@ def topological_order(roots: Sequence[Function]) -> list[Function]:
 
 
 def sum_to_shape(grad: Any, shape: torch.Size) -> Any:
-    """Undo broadcasting: sum `grad` over the dimensions that broadcasting added or stretched."""
+    """Undo broadcasting: sum `grad` over the dimensions that broadcasting added or stretched.
+
+    One sum over all of them (then a reshape), as torch's sum_to_size: with values that
+    cancel, the order of summation shows in the result, and this is torch's order.
+    """
     if grad.shape == shape:
         return grad
     leading = grad.dim() - len(shape)
-    stretched = tuple(
-        leading + i for i, size in enumerate(shape) if size == 1 and grad.shape[leading + i] != 1
-    )
     if leading < 0 or any(
         size != 1 and size != grad.shape[leading + i] for i, size in enumerate(shape)
     ):
         raise RuntimeError(f"gradient of shape {tuple(grad.shape)} cannot be summed to {shape}")
-    if stretched:
-        grad = grad.sum(dim=stretched, keepdim=True)
-    if leading:
-        grad = grad.sum(dim=tuple(range(leading)))
-    return grad
+    stretched = [
+        leading + i for i, size in enumerate(shape) if size == 1 and grad.shape[leading + i] != 1
+    ]
+    dims = (*range(leading), *stretched)
+    if dims:
+        grad = grad.sum(dim=dims, keepdim=True)
+    return grad.reshape(shape)
 
 
 def backward(

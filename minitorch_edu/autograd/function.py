@@ -110,11 +110,16 @@ class Function:
         except (RuntimeError, IndexError, ValueError, TypeError) as error:
             raise _explain(cls, raw_inputs, error) from None
         except AttributeError:  # forward called a tensor method on, say, a string
-            if all(isinstance(x, torch.Tensor | int | float | None) for x in raw_inputs):
+            has_tensor = any(isinstance(x, torch.Tensor) for x in raw_inputs)
+            if has_tensor and all(
+                isinstance(x, torch.Tensor | int | float | None) for x in raw_inputs
+            ):
                 raise  # a bug in forward itself: keep its traceback
             kinds = ", ".join(type(x).__name__ for x in raw_inputs)
+            wanted = "a tensor" if has_tensor else "a tensor (not only numbers)"
             raise TypeError(
-                f"{cls.__name__}: expected tensors, NumPy arrays or numbers as inputs, got {kinds}"
+                f"{cls.__name__}: expected {wanted} among its inputs (tensors, NumPy arrays or "
+                f"numbers), got {kinds}"
             ) from None
 
         if not recording:  # no_grad, or no input needs a gradient: no node, nothing kept

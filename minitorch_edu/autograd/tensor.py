@@ -345,7 +345,10 @@ class Tensor:
         return arithmetic.div(self, other)
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return arithmetic.div(other, self)
+        if isinstance(other, torch.Tensor | np.ndarray):  # torch's own `/` would divide
+            return arithmetic.div(other, self)
+        # number / self as torch computes it: the reciprocal first, then the product
+        return arithmetic.mul(arithmetic.div(1, self), other)
 
     def __neg__(self) -> Tensor:
         return arithmetic.neg(self)

@@ -90,7 +90,7 @@ class Div(Function):
         if ctx.rounding_mode is not None:
             zeros = grad.new_zeros(grad.shape)
             return zeros if need_a else None, zeros if need_b else None
-        return grad / b if need_a else None, -grad * (a / b) / b if need_b else None
+        return grad / b if need_a else None, -grad * ((a / b) / b) if need_b else None
 
 
 class Neg(Function):
@@ -125,18 +125,19 @@ class Pow(Function):
         a, b, out = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
         grad_a = grad_b = None
-        if need_a:
+        if need_a:  # grad * (b * a^(b-1)), in torch's order: b * inf is inf, not 0 * inf
             if _is_number(b):
-                grad_a = grad * 0.0 if b == 0 else grad * b * a ** (b - 1)
+                grad_a = grad * 0.0 if b == 0 else grad * (b * a ** (b - 1))
             else:
-                grad_a = (grad * b * a ** (b - 1)).where(b != 0, 0.0)
-        if need_b:
+                grad_a = (grad * (b * a ** (b - 1))).where(b != 0, 0.0)
+        if need_b:  # 0 where a = 0 and b >= 0 (0 ** b is flat there), not 0 * log(0) = nan
             if _is_number(a):
-                grad_b = grad * out * _log_number(a)
-                if a == 0:  # 0 ** b is 0 for every b > 0: flat, not -inf * 0
-                    grad_b = grad_b.where(b < 0, 0.0)
-            else:
-                grad_b = (grad * out * a.log()).where((a != 0) | (b < 0), 0.0)
+                grad_b = grad * (out * _log_number(a))
+                if a == 0:
+                    grad_b = grad_b.where(~(b >= 0), 0.0)
+            else:  # log(a) in the result's dtype (a bfloat16 base, a float32 exponent)
+                log_a = a.to(out.dtype).log()
+                grad_b = (grad * (out * log_a)).where(~((a == 0) & (b >= 0)), 0.0)
         return grad_a, grad_b
 
 

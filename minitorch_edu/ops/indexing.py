@@ -21,6 +21,7 @@ import torch
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor, _raw_index
 from minitorch_edu.ops.join import pad_any
+from minitorch_edu.ops.shape import normalize_dim
 
 
 def scatter_to_positions(grad: Any, input_shape: torch.Size, positions: torch.Tensor) -> Any:
@@ -170,7 +171,7 @@ def narrow(a: Any, dim: int, start: Any, length: int) -> Tensor:
     """`length` elements along `dim` from `start` (a negative start counts from the end);
     `start` may be a 0-d integer tensor, as in torch."""
     start = _start_index(start)
-    dim = _dim(dim, a.dim(), "narrow")
+    dim = normalize_dim(dim, a.dim(), "narrow")
     size = a.shape[dim]
     if not -size <= start <= size:
         raise IndexError(
@@ -188,7 +189,7 @@ def narrow(a: Any, dim: int, start: Any, length: int) -> Tensor:
 
 def select(a: Any, dim: int, index: int) -> Tensor:
     """The slice at `index` along `dim`, with that dim removed."""
-    dim = _dim(dim, a.dim(), "select")
+    dim = normalize_dim(dim, a.dim(), "select")
     size = a.shape[dim]
     if not -size <= index < size:
         raise IndexError(
@@ -196,15 +197,6 @@ def select(a: Any, dim: int, index: int) -> Tensor:
             f"(shape {tuple(a.shape)})"
         )
     return getitem(a, (slice(None),) * dim + (index,))
-
-
-def _dim(dim: int, ndim: int, op: str) -> int:
-    if not -ndim <= dim < ndim:
-        raise IndexError(
-            f"{op}(): Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], "
-            f"but got {dim})"
-        )
-    return dim % ndim
 
 
 def _integer_index(index: Any, op: str) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch
 
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
-from minitorch_edu.ops.shape import unsqueeze
+from minitorch_edu.ops.shape import normalize_dim, unsqueeze
 
 
 class Cat(Function):
@@ -135,6 +135,7 @@ def pad(a: Any, pad: Sequence[int], mode: str = "constant", value: float | None 
 
 def split(a: Any, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
     """Pieces of `split_size` along dim (the last may be smaller), or of the listed sizes."""
+    dim = normalize_dim(dim, a.dim(), "split")
     length = a.shape[dim]
     if isinstance(split_size, int):
         if split_size <= 0:
@@ -158,6 +159,7 @@ def chunk(a: Any, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     """At most `chunks` pieces of equal size ceil(n / chunks), as torch.chunk."""
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    dim = normalize_dim(dim, a.dim(), "chunk")
     length = a.shape[dim]
     if length == 0:  # torch gives `chunks` empty pieces
         return split(a, [0] * chunks, dim)
@@ -166,4 +168,5 @@ def chunk(a: Any, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
 
 def unbind(a: Any, dim: int = 0) -> tuple[Tensor, ...]:
     """Every slice along `dim`, with that dim removed."""
+    dim = normalize_dim(dim, a.dim(), "unbind")
     return tuple(a.select(dim, i) for i in range(a.shape[dim]))

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import torch
+
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 
@@ -24,6 +27,10 @@ class MatMul(Function):
     def forward(ctx, a, b):
         if a.dim() == 0 or b.dim() == 0:
             raise RuntimeError("both arguments to matmul need to be at least 1D")
+        if a.dtype != b.dtype:  # (torch's own check is skipped for some empty shapes)
+            raise RuntimeError(
+                f"expected both operands to have the same dtype, got {a.dtype} and {b.dtype}"
+            )
         ctx.save_for_backward(a, b)
         return a @ b
 
@@ -53,16 +60,19 @@ class MatMul(Function):
 def mm(a: Any, b: Any) -> Tensor:
     """The product of two matrices (2-D tensors only, as torch.mm: no broadcasting)."""
     for name, x in (("self", a), ("mat2", b)):
-        dims = getattr(x, "ndim", None)
+        if not isinstance(x, Tensor | torch.Tensor | np.ndarray):
+            raise TypeError(f"mm: {name} must be a tensor, got {type(x).__name__} {x!r}")
+        dims = x.ndim
         if dims != 2:
-            shape = f"a {dims}-D tensor of shape {list(x.shape)}" if dims is not None else repr(x)
-            raise RuntimeError(f"mm: {name} must be a matrix, got {shape}")
+            raise RuntimeError(
+                f"mm: {name} must be a matrix, got a {dims}-D tensor of shape {list(x.shape)}"
+            )
     return MatMul.apply(a, b)
 
 
 def matmul(a: Any, b: Any) -> Tensor:
     """Matrix product a @ b following torch.matmul's broadcasting rules."""
     for x in (a, b):
-        if isinstance(x, int | float):
-            raise TypeError(f"matmul: expected tensors, got the number {x!r}")
+        if not isinstance(x, Tensor | torch.Tensor | np.ndarray):
+            raise TypeError(f"matmul: expected tensors, got {type(x).__name__} {x!r}")
     return MatMul.apply(a, b)

@@ -2,6 +2,10 @@
 
 Where the derivative is a function of the result (exp, sqrt, tanh, sigmoid, relu), the
 result is what gets saved: backward then needs no second pass over the input.
+
+A formula of several steps (sigmoid, the derivative of tanh) works on 16-bit floats in
+float32 and rounds once at the end, as torch's kernels do: each 16-bit step would round
+again, and 1 - out loses most of its digits when out is near 1.
 """
 
 from __future__ import annotations
@@ -12,6 +16,13 @@ import torch
 
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
+
+HALF_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def in_float32(x: Any) -> Any:
+    """16-bit floats (a torch.Tensor or our Tensor) as float32; anything else as it is."""
+    return x.float() if x.dtype in HALF_PRECISION else x
 
 
 class Exp(Function):
@@ -99,7 +110,8 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return grad * (1 - out * out)
+        out = in_float32(out)
+        return in_float32(grad) * (1 - out * out)
 
 
 class Sigmoid(Function):
@@ -119,15 +131,17 @@ class Sigmoid(Function):
     def forward(ctx, a):
         if not (a.is_floating_point() or a.is_complex()):
             a = a.to(torch.get_default_dtype())
-        z = (-a.abs()).exp()
-        out = torch.where(a >= 0, 1.0, z) / (1 + z)
+        work = in_float32(a)
+        z = (-work.abs()).exp()
+        out = (torch.where(work >= 0, 1.0, z) / (1 + z)).to(a.dtype)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return grad * out * (1 - out)
+        out = in_float32(out)
+        return in_float32(grad) * out * (1 - out)
 
 
 class Relu(Function):
@@ -147,6 +161,8 @@ class Relu(Function):
 
     @staticmethod
     def forward(ctx, a):
+        if a.dtype == torch.bool:
+            raise RuntimeError("Boolean inputs not supported for relu")  # as torch
         out = a.clamp_min(0)
         ctx.save_for_backward(out.bool().view(torch.uint8))  # 1 where out != 0
         return out

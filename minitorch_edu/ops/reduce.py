@@ -40,10 +40,9 @@ def reduced_dims(ndim: int, dim: Any, op: str = "reduction") -> tuple[int, ...]:
                 f"{op}(): Dimension out of range (expected to be in range of "
                 f"[{-rank}, {rank - 1}], but got {d})"
             )
-    normalized = sorted({d % rank for d in dims} if ndim else set())
-    if len(normalized) != len(dims) and ndim:
+    if len({d % rank for d in dims}) != len(dims):
         raise RuntimeError(f"{op}(): dim {tuple(dims)} appears multiple times in the list of dims")
-    return tuple(normalized)
+    return tuple(sorted({d % rank for d in dims})) if ndim else ()
 
 
 def kept_shape(shape: torch.Size, dims: tuple[int, ...]) -> tuple[int, ...]:
@@ -170,18 +169,24 @@ class Var(Function):
     formula = "da = grad * 2 * (a - mean(a)) / (n - correction)"
 
     @staticmethod
-    def forward(ctx, a, dims=(), keepdim=False, correction=1):
-        ctx.dims = dims
+    def forward(ctx, a, dims=(), keepdim=False, correction=1, every_element=False):
+        ctx.dims, ctx.every_element = dims, every_element
         ctx.grad_kept_shape = kept_shape(a.shape, dims)
         ctx.divisor = _variance_divisor(a.shape, dims, correction)
         ctx.save_for_backward(a)
-        return _sum_of_squares(a, dims, keepdim).div(ctx.divisor).to(_real_dtype(a))
+        divisor = builtins.max(ctx.divisor, 0)
+        return _sum_of_squares(a, dims, keepdim).div(divisor).to(_real_dtype(a))
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        centred = a - a.mean(dim=ctx.dims, keepdim=True)
-        return grad.reshape(ctx.grad_kept_shape) * centred * _two_over(ctx.divisor)
+        mean = a.mean(dim=ctx.dims, keepdim=True)
+        if ctx.every_element and ctx.divisor <= 0:
+            # torch's rule for var(a) of every element with n - correction <= 0: 2 / 0 is
+            # inf, and inf * 0 is nan where a equals its mean
+            factor = a.new_full(a.shape, math.inf).where(a != mean, math.nan)
+            return grad.reshape(ctx.grad_kept_shape) * factor
+        return grad.reshape(ctx.grad_kept_shape) * (a - mean) * _two_over(ctx.divisor)
 
 
 class Std(Function):
@@ -198,7 +203,8 @@ class Std(Function):
         ctx.dims = dims
         ctx.grad_kept_shape = kept_shape(a.shape, dims)
         ctx.divisor = _variance_divisor(a.shape, dims, correction)
-        out = _sum_of_squares(a, dims, keepdim).div(ctx.divisor).sqrt().to(_real_dtype(a))
+        divisor = builtins.max(ctx.divisor, 0)
+        out = _sum_of_squares(a, dims, keepdim).div(divisor).sqrt().to(_real_dtype(a))
         ctx.save_for_backward(a, out)
         return out
 
@@ -213,14 +219,19 @@ class Std(Function):
 
 
 def _sum_of_squares(a: torch.Tensor, dims: tuple[int, ...], keepdim: bool) -> torch.Tensor:
-    """sum(|a - mean(a)|^2) over dims: in float32 for 16-bit floats, real for complex."""
+    """sum(|a - mean(a)|^2) over dims, real for complex, in the precision torch's kernel
+    accumulates in: float32 for 16-bit floats, and float64 for float32 on a CPU (else the
+    square of a value below 1e-19 vanishes, and with it the std of tiny values)."""
     if a.dtype in (torch.float16, torch.bfloat16):
         a = a.float()
+    elif a.dtype in (torch.float32, torch.complex64) and a.device.type == "cpu":
+        a = a.double() if a.dtype == torch.float32 else a.to(torch.complex128)
     centred = a - a.mean(dim=dims, keepdim=True)
-    if a.is_complex():
-        centred = torch.view_as_real(centred)  # |z|^2 = re^2 + im^2, summed below
-        return (centred * centred).sum(dim=(*dims, -1), keepdim=keepdim).squeeze(-1)
-    return (centred * centred).sum(dim=dims, keepdim=keepdim)
+    if a.is_complex():  # |z|^2 = re^2 + im^2
+        squares = centred.real * centred.real + centred.imag * centred.imag
+    else:
+        squares = centred * centred
+    return squares.sum(dim=dims, keepdim=keepdim)
 
 
 def _real_dtype(a: torch.Tensor) -> torch.dtype:
@@ -228,11 +239,12 @@ def _real_dtype(a: torch.Tensor) -> torch.dtype:
 
 
 def _variance_divisor(shape: torch.Size, dims: tuple[int, ...], correction: float) -> float:
-    """n - correction, never below 0 (as torch: too large a correction gives inf)."""
+    """n - correction. It may be 0 or negative; forward divides by max(n - correction, 0)
+    (inf or nan, as torch), backward by n - correction itself, as torch's backward does."""
     count = 1
     for d in dims:
         count *= shape[d]
-    return builtins.max(count - correction, 0)
+    return count - correction
 
 
 def _two_over(divisor: float) -> float:
@@ -269,12 +281,20 @@ def _in_dtype(a: Any, dtype: Any) -> Any:
 
 def amax(a: Any, dim: Any = (), keepdim: bool = False) -> Tensor:
     """Largest value over `dim`; `dim=()` means every dim, as in torch."""
+    _refuse_complex(a, "amax")
     return Amax.apply(a, dims=reduced_dims(_ndim(a), dim, "amax"), keepdim=keepdim)
 
 
 def amin(a: Any, dim: Any = (), keepdim: bool = False) -> Tensor:
     """Smallest value over `dim`; `dim=()` means every dim, as in torch."""
+    _refuse_complex(a, "amin")
     return Amin.apply(a, dims=reduced_dims(_ndim(a), dim, "amin"), keepdim=keepdim)
+
+
+def _refuse_complex(a: Any, op: str) -> None:
+    raw = a.data if isinstance(a, Tensor) else a
+    if isinstance(raw, torch.Tensor) and raw.is_complex():
+        raise RuntimeError(f"{op}(): complex numbers have no order, got {raw.dtype}")
 
 
 def max(a: Any, dim: Any = None, keepdim: bool = False) -> Any:
@@ -341,7 +361,10 @@ def var(
     dim, unbiased = _unbiased_first(dim, unbiased, "var")
     dims = reduced_dims(_ndim(a), dim, "var")
     correction = _correction(unbiased, correction, "var")
-    return Var.apply(a, dims=dims, keepdim=keepdim, correction=correction)
+    every_element = dim is None or _ndim(a) == 0
+    return Var.apply(
+        a, dims=dims, keepdim=keepdim, correction=correction, every_element=every_element
+    )
 
 
 def std(

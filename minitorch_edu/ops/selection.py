@@ -26,7 +26,7 @@ class Maximum(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        halved_at_ties = grad * (1 - (a == b) * 0.5)
+        halved_at_ties = grad.where(a != b, grad / 2)  # in grad's own dtype, as torch's
         return halved_at_ties.masked_fill(a < b, 0.0), halved_at_ties.masked_fill(a > b, 0.0)
 
 
@@ -41,7 +41,7 @@ class Minimum(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        halved_at_ties = grad * (1 - (a == b) * 0.5)
+        halved_at_ties = grad.where(a != b, grad / 2)
         return halved_at_ties.masked_fill(a > b, 0.0), halved_at_ties.masked_fill(a < b, 0.0)
 
 
@@ -99,10 +99,22 @@ def masked_fill(a: Any, mask: Any, value: Any) -> Tensor:
         complex_value = isinstance(raw_value, complex)
     else:
         raise TypeError(f"masked_fill: value must be a number or a 0-d tensor, got {_kind(value)}")
+    differentiable = like.is_floating_point() or like.is_complex()
+    if isinstance(value, Tensor) and value.requires_grad and not differentiable:
+        raise RuntimeError(
+            f"masked_fill: a value that requires grad cannot fill a {like.dtype} tensor (no "
+            "gradient flows through integers)"
+        )
     if complex_value and not like.is_complex():
         raise RuntimeError(
             f"masked_fill: value {raw_value} cannot be converted to {like.dtype} without overflow"
         )
+    try:  # torch's own check: a value too large for the dtype is refused
+        torch.zeros((), dtype=like.dtype).masked_fill(torch.tensor(True), raw_value)
+    except RuntimeError:
+        raise RuntimeError(
+            f"masked_fill: value {raw_value} cannot be converted to {like.dtype} without overflow"
+        ) from None
     if not isinstance(raw_value, torch.Tensor):
         value = torch.tensor(raw_value, dtype=like.dtype, device=like.device)
     elif raw_value.dtype != like.dtype:
@@ -127,5 +139,10 @@ def _tensor_like(x: Any, other: Any) -> Any:
     """torch.maximum takes tensors only: a number becomes a 0-d tensor like `other`."""
     if isinstance(x, int | float):
         like = other.data if isinstance(other, Tensor) else other
+        if not isinstance(like, torch.Tensor):
+            raise TypeError(
+                f"maximum/minimum: expected a tensor, got {type(x).__name__} and "
+                f"{type(other).__name__}"
+            )
         return torch.tensor(x, dtype=like.dtype, device=like.device)
     return x

@@ -8,6 +8,7 @@ gradient is the sum over all the places it was copied to.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -91,22 +92,31 @@ def shape_arg(args: Sequence[Any]) -> tuple[int, ...]:
     return tuple(args)
 
 
+def sizes(shape: Any, op: str) -> tuple[int, ...]:
+    """A shape argument as a tuple of ints, or torch's TypeError naming the op."""
+    try:
+        return tuple(operator.index(size) for size in shape)
+    except TypeError:
+        raise TypeError(f"{op}(): shape must be a tuple of ints, got {shape!r}") from None
+
+
 def reshape(a: Any, shape: Sequence[int]) -> Tensor:
     """Same elements in row-major order, new shape (one entry may be -1)."""
-    return Reshape.apply(a, shape=tuple(shape))
+    return Reshape.apply(a, shape=sizes(shape, "reshape"))
 
 
 def view(a: Any, shape: Sequence[int]) -> Tensor:
     """Like reshape, but refuses (as torch does) when the result cannot share memory."""
-    return Reshape.apply(a, shape=tuple(shape), view=True)
+    return Reshape.apply(a, shape=sizes(shape, "view"), view=True)
 
 
 def flatten(a: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dims start_dim..end_dim into one."""
     shape = list(a.shape)
+    rank = max(len(shape), 1)  # a 0-d tensor takes dims 0 and -1, as in torch
+    start, end = normalize_dim(start_dim, rank, "flatten"), normalize_dim(end_dim, rank, "flatten")
     if not shape:
         return reshape(a, (1,))
-    start, end = _dim(start_dim, len(shape), "flatten"), _dim(end_dim, len(shape), "flatten")
     if start > end:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
     merged = 1
@@ -122,7 +132,10 @@ def squeeze(a: Any, dim: Any = None) -> Tensor:
         dims = {i for i, size in enumerate(shape) if size == 1}
     else:
         rank = max(len(shape), 1)  # a 0-d tensor accepts dim 0 and -1, as in torch
-        dims = {_dim(d, rank, "squeeze") for d in ((dim,) if isinstance(dim, int) else dim)}
+        several = dim if isinstance(dim, tuple | list) else (dim,)
+        dims = {normalize_dim(d, rank, "squeeze") for d in several}
+        if len(dims) != len(several):
+            raise RuntimeError(f"squeeze(): dim {tuple(several)} appears multiple times")
         dims = {d for d in dims if shape and shape[d] == 1}
     return reshape(a, [size for i, size in enumerate(shape) if i not in dims])
 
@@ -130,7 +143,7 @@ def squeeze(a: Any, dim: Any = None) -> Tensor:
 def unsqueeze(a: Any, dim: int) -> Tensor:
     """Insert a size-1 dim at position `dim`."""
     shape = list(a.shape)
-    shape.insert(_dim(dim, len(shape) + 1, "unsqueeze"), 1)
+    shape.insert(normalize_dim(dim, len(shape) + 1, "unsqueeze"), 1)
     return reshape(a, shape)
 
 
@@ -149,9 +162,9 @@ def permute(a: Any, dims: Sequence[int]) -> Tensor:
     return Permute.apply(a, dims=tuple(dims))
 
 
-def expand(a: Any, sizes: Sequence[int]) -> Tensor:
-    """Broadcast to `sizes` without copying (-1 keeps a dim's size)."""
-    return Expand.apply(a, sizes=tuple(sizes))
+def expand(a: Any, shape: Sequence[int]) -> Tensor:
+    """Broadcast to `shape` without copying (-1 keeps a dim's size)."""
+    return Expand.apply(a, sizes=sizes(shape, "expand"))
 
 
 def contiguous(a: Any, memory_format: Any = None) -> Tensor:
@@ -159,10 +172,15 @@ def contiguous(a: Any, memory_format: Any = None) -> Tensor:
     return Contiguous.apply(a, memory_format=memory_format)
 
 
-def _dim(d: int, ndim: int, op: str) -> int:
-    if not -ndim <= d < ndim:
+def normalize_dim(dim: Any, ndim: int, op: str) -> int:
+    """`dim` as an index in [0, ndim), with torch's errors for a wrong type or range."""
+    try:
+        dim = operator.index(dim)
+    except TypeError:
+        raise TypeError(f"{op}(): dim must be an int, got {dim!r}") from None
+    if not -ndim <= dim < ndim:
         raise IndexError(
             f"{op}(): Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], "
-            f"but got {d})"
+            f"but got {dim})"
         )
-    return d % ndim
+    return dim % ndim

@@ -13,6 +13,7 @@ all), so that this list stays true.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -142,3 +143,214 @@ DIVERGENCES: list[Divergence] = [
 
 def for_target(target: str) -> list[Divergence]:
     return [divergence for divergence in DIVERGENCES if divergence.target == target]
+
+
+# ---------------------------------------------------------------------------- the fuzz test
+@dataclass(frozen=True)
+class FuzzException:
+    """A kind of call of the differential fuzz test (test_fuzz.py) that may disagree with
+    torch, or that we accept where torch refuses: `when(args, kwargs)` says which."""
+
+    op: str
+    outcome: str  # disagree, we-accept or unclear
+    when: Callable[[tuple, dict], bool]
+    reason: str
+
+
+def _tensor(value: Any) -> bool:
+    return isinstance(value, torch.Tensor)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, bool | int | float) and not _tensor(value)
+
+
+def _explicit_none(position: int) -> Callable[[tuple, dict], bool]:
+    return lambda args, kwargs: len(args) > position and args[position] is None
+
+
+def _bool_exponent(args: tuple, kwargs: dict) -> bool:
+    return isinstance(args[1], bool)
+
+
+def _tensor_bound_requiring_grad_and_number(args: tuple, kwargs: dict) -> bool:
+    _, low, high = args
+    return any(_tensor(x) and x.requires_grad and _number(y) for x, y in ((low, high), (high, low)))
+
+
+EXPLICIT_NONE = (
+    "an explicit dim=None means every dim, as it does for torch.sum, mean and amax; torch's "
+    "max, squeeze and logsumexp take no None there"
+)
+NUMBER_TARGET = (
+    "the public API accepts a Python number wherever a tensor is expected, as a constant "
+    "(DESIGN.md); torch's losses want a tensor target"
+)
+
+
+def _empty_dim_tuple(args: tuple, kwargs: dict) -> bool:
+    return len(args) > 1 and args[1] == ()
+
+
+def _number_and_tensor_operands(args: tuple, kwargs: dict) -> bool:
+    kinds = {_tensor(x) for x in args[:2]}
+    return kinds == {True, False} and any(_number(x) for x in args[:2])
+
+
+FUZZ_EXCEPTIONS: list[FuzzException] = [
+    FuzzException("max", "we-accept", _explicit_none(1), EXPLICIT_NONE),
+    FuzzException("min_dim", "we-accept", _explicit_none(1), EXPLICIT_NONE),
+    *(
+        FuzzException(op, "we-accept", _number_and_tensor_operands, NUMBERS_AS_TENSORS)
+        for op in ("maximum", "minimum")
+    ),
+    *(
+        FuzzException(
+            op,
+            "disagree",
+            _empty_dim_tuple,
+            "dim=() means every dim; torch's backward of var and std mistakes the empty list "
+            "and gives inf or a wrong factor (its forward agrees); ours is the derivative",
+        )
+        for op in ("var", "std")
+    ),
+    FuzzException(
+        "logsumexp",
+        "we-accept",
+        _empty_dim_tuple,
+        "logsumexp(x, dim=()): torch's forward fails on the empty dim list (an output of "
+        "shape [] against [1]); ours reduces every dim, as dim=() means for amax and amin",
+    ),
+    FuzzException("squeeze", "we-accept", _explicit_none(1), EXPLICIT_NONE),
+    FuzzException("logsumexp", "we-accept", _explicit_none(1), EXPLICIT_NONE),
+    *(
+        FuzzException(loss, "we-accept", lambda args, kwargs: _number(args[1]), NUMBER_TARGET)
+        for loss in ("mse_loss", "binary_cross_entropy_with_logits")
+    ),
+    *(
+        FuzzException(
+            loss,
+            "we-accept",
+            lambda args, kwargs: _number(args[1]) or isinstance(args[1], list),
+            NUMBER_TARGET + "; a list of class indices is taken as their tensor (a tested "
+            "convenience)",
+        )
+        for loss in ("cross_entropy", "nll_loss")
+    ),
+    *(
+        FuzzException(
+            op,
+            "disagree",
+            _bool_exponent,
+            "x ** False: torch's backward tests `exponent == 0` for numbers but not for bools, "
+            "and gives 0 * x^-1 = nan at x = 0; ours treats False as 0 and gives 0, as for "
+            "x ** 0",
+        )
+        for op in ("**", "pow")
+    ),
+    FuzzException(
+        "log_softmax",
+        "disagree",
+        lambda args, kwargs: args[0].dtype in (torch.float16, torch.bfloat16),
+        "16-bit log_softmax: torch rounds the sum of exponentials to 16 bits before its log "
+        "(log_softmax([3, 1e-4]) in bfloat16 is -0.0459, the exact value -0.0486); ours works "
+        "in float32 and rounds once",
+    ),
+    FuzzException(
+        "clamp",
+        "we-accept",
+        _tensor_bound_requiring_grad_and_number,
+        "clamp(x, tensor, number): torch accepts it, unless the tensor bound requires grad "
+        "(then its argument parser refuses the mix); ours accepts it either way",
+    ),
+]
+
+
+def _complex_not_finite(args: tuple, kwargs: dict) -> bool:
+    tensors = [x for x in args if _tensor(x)]
+    return any(x.is_complex() for x in tensors) and not all(x.isfinite().all() for x in tensors)
+
+
+def _no_input_channels(args: tuple, kwargs: dict) -> bool:
+    return args[1].dim() >= 2 and args[1].shape[1] == 0
+
+
+FUZZ_EXCEPTIONS += [
+    *(
+        FuzzException(
+            op,
+            "disagree",
+            _complex_not_finite,
+            "complex products with inf: inf or nan depends on the order the kernel takes; "
+            "torch's own `a @ b` gives -inf+infj without grad and nan+nanj with requires_grad",
+        )
+        for op in ("@", "matmul", "linear", "conv1d", "conv2d")
+    ),
+    *(
+        FuzzException(
+            op,
+            "disagree",
+            _no_input_channels,
+            "no input channels: torch's shortcut for empty inputs returns 0 output channels; "
+            "ours returns out_channels channels of zeros (each an empty sum)",
+        )
+        for op in ("conv1d", "conv2d")
+    ),
+]
+
+
+def _minus_infinity_and_padding(args: tuple, kwargs: dict) -> bool:
+    return bool(kwargs.get("padding")) and bool((args[0] == -math.inf).any())
+
+
+def _padding_and_infinite_weight(args: tuple, kwargs: dict) -> bool:
+    return bool(kwargs.get("padding")) and not bool(args[1].isfinite().all())
+
+
+def _half_near_its_largest(args: tuple, kwargs: dict) -> bool:
+    tensors = [x for x in args if _tensor(x) and x.dtype == torch.float16]
+    return any(bool((x.abs() > 16384).any()) for x in tensors)
+
+
+FUZZ_EXCEPTIONS += [
+    *(
+        FuzzException(
+            op,
+            "disagree",
+            _padding_and_infinite_weight,
+            "zero padding against an infinite weight: torch's kernel skips the padded taps "
+            "(0 * inf is never formed), ours multiplies the padded zeros (0 * inf = nan)",
+        )
+        for op in ("conv1d", "conv2d")
+    ),
+    FuzzException(
+        "mse_loss",
+        "disagree",
+        _half_near_its_largest,
+        "float16 near its largest value (65504): torch's backward forms 2 * (x - t) first and "
+        "overflows to inf; ours multiplies grad by (x - t) on each side of the square (the "
+        "product rule) and stays finite",
+    ),
+]
+FUZZ_EXCEPTIONS.append(
+    FuzzException(
+        "max_pool2d",
+        "disagree",
+        _minus_infinity_and_padding,
+        "a window whose every element is -inf, its padding included: torch's kernel sends "
+        "the gradient to the first element inside the input, ours to the first position of "
+        "the window, a padding one, where it is dropped",
+    )
+)
+
+
+def fuzz_exception(op: str, outcome: str, args: tuple, kwargs: dict) -> str | None:
+    """The reason a listed exception gives for this call, or None."""
+    for exception in FUZZ_EXCEPTIONS:
+        if exception.op == op and exception.outcome == outcome:
+            try:
+                if exception.when(args, kwargs):
+                    return exception.reason
+            except Exception:
+                continue
+    return None

@@ -16,6 +16,7 @@ import torch
 
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
+from minitorch_edu.nn.functional.arguments import tensor_input
 from minitorch_edu.ops import pointwise
 
 
@@ -41,6 +42,9 @@ def relu(input: Any, inplace: bool = False) -> Tensor:
 
 def leaky_relu(input: Any, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """input where positive, negative_slope * input elsewhere."""
+    x = tensor_input(input, "leaky_relu")
+    if not x.is_floating_point():
+        raise RuntimeError(f"leaky_relu: expected a floating-point input, got {x.dtype}")
     return LeakyRelu.apply(input, negative_slope=negative_slope)
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import operator
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from minitorch_edu.autograd.tensor import Tensor, as_torch
@@ -28,13 +30,25 @@ def raw(x: Any) -> torch.Tensor:
     return x.data if isinstance(x, Tensor) else as_torch(x)
 
 
+def tensor_input(input: Any, name: str) -> torch.Tensor:
+    """The torch.Tensor behind a tensor argument; a TypeError for anything else (a number, a
+    list, None), as torch's functions give."""
+    if isinstance(input, Tensor | torch.Tensor | np.ndarray):
+        return raw(input)
+    raise TypeError(f"{name}(): argument 'input' must be a tensor, not {type(input).__name__}")
+
+
 def shape_text(x: Any) -> str:
     """`[2, 3, 5, 5]`: how error messages write a shape."""
     return str(list(x.shape))
 
 
 def check_dim(dim: int, ndim: int) -> int:
-    """`dim` as a non-negative index, with torch's error for one out of range."""
+    """`dim` as a non-negative index, with torch's error for one out of range or not an int."""
+    try:
+        dim = operator.index(dim)
+    except TypeError:
+        raise TypeError(f"dim must be an int, got {dim!r}") from None
     rank = max(ndim, 1)
     if not -rank <= dim < rank:
         raise IndexError(

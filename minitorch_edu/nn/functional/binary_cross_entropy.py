@@ -85,6 +85,10 @@ def binary_cross_entropy_with_logits(
     x, y = raw(input), raw(target)
     if y.shape != x.shape:
         raise ValueError(f"Target size ({y.shape}) must be the same as input size ({x.shape})")
+    if not x.is_floating_point():
+        raise RuntimeError(
+            f"binary_cross_entropy_with_logits: expected floating-point logits, got {x.dtype}"
+        )
     if not y.is_floating_point():
         raise RuntimeError(
             "binary_cross_entropy_with_logits: target must be floating point (probabilities "

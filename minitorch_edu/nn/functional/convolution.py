@@ -345,6 +345,11 @@ def convolution(
             f"Given weight of size {shape_text(w)}, expected bias to be 1-dimensional with "
             f"{out_channels} elements, but got bias of size {shape_text(raw(bias))} instead"
         )
+    if 0 in batch_shape[2:] and 0 not in batch_shape[:2]:
+        raise RuntimeError(
+            "Only zero batch or zero channel inputs are supported, but got input shape: "
+            f"{list(batch_shape)}"
+        )
     padded_size = [n + a + b for n, (a, b) in zip(batch_shape[2:], amounts)]
     reach = [v * (k - 1) + 1 for k, v in zip(kernel_size, dilation)]
     if any(p < r for p, r in zip(padded_size, reach)):

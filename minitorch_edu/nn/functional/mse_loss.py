@@ -12,8 +12,15 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import torch
+
 from minitorch_edu.autograd.tensor import Tensor
-from minitorch_edu.nn.functional.arguments import check_reduction, legacy_reduction, raw
+from minitorch_edu.nn.functional.arguments import (
+    check_reduction,
+    legacy_reduction,
+    raw,
+    tensor_input,
+)
 from minitorch_edu.ops.arithmetic import sub
 
 
@@ -29,7 +36,18 @@ def mse_loss(
     if size_average is not None or reduce is not None:
         reduction = legacy_reduction(size_average, reduce)
     check_reduction(reduction)
-    x, t = raw(input), raw(target)
+    x = tensor_input(input, "mse_loss")
+    number = isinstance(target, bool | int | float | complex)
+    t = raw(target)
+    # torch broadcasts both first, so a 0-d target promotes like any other tensor
+    dtype = torch.result_type(x, target) if number else torch.promote_types(x.dtype, t.dtype)
+    if not dtype.is_floating_point:
+        raise RuntimeError(
+            f"mse_loss: expected floating-point input and target, got {x.dtype} and "
+            f"{type(target).__name__ if number else t.dtype}"
+        )
+    if not number:
+        input, target = (v if raw(v).dtype == dtype else v.to(dtype) for v in (input, target))
     if t.shape != x.shape:
         warnings.warn(
             f"Using a target size ({t.shape}) that is different to the input size ({x.shape}). "

@@ -22,6 +22,7 @@ from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.nn.functional.arguments import raw, shape_text
 from minitorch_edu.ops.indexing import index_select
 from minitorch_edu.ops.join import pad as pad_constant_op
+from minitorch_edu.ops.pointwise import HALF_PRECISION
 
 MODES = ("constant", "reflect", "replicate", "circular")
 
@@ -58,7 +59,17 @@ def pad(
             f"(e.g. pad of length 4 for a 3-D or 4-D input); got pad {tuple(pad)} for input of "
             f"size {shape_text(x)}"
         )
-    out = input
+    batched = x.dim() == padded_dims + 2
+    if any(size == 0 for size in x.shape[int(batched) :]) and mode != "circular":
+        raise RuntimeError(
+            f"pad: mode {mode!r} needs non-empty dims (but the batch dim), got input of size "
+            f"{shape_text(x)}"
+        )
+    if x.dtype == torch.bool and mode != "circular":
+        raise RuntimeError(f"pad: mode {mode!r} is not implemented for bool tensors (as torch)")
+    # 16-bit floats are padded in float32, so that backward adds the copies' gradients in
+    # float32 and rounds once, as torch's padding kernels do
+    out = input.float() if x.dtype in HALF_PRECISION else input
     for i in range(padded_dims):
         dim = x.dim() - 1 - i
         before, after = pad[2 * i], pad[2 * i + 1]
@@ -80,6 +91,8 @@ def pad(
             out = index_select(out, dim, positions)
         if not crop_first:
             out, _, _ = _crop(out, dim, before - grow_before, after - grow_after, x)
+    if x.dtype in HALF_PRECISION:
+        out = out.to(x.dtype)
     return out if isinstance(out, Tensor) else Tensor(out)
 
 

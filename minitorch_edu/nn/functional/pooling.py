@@ -34,6 +34,7 @@ from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.nn.functional.arguments import as_tuple, raw, shape_text
 from minitorch_edu.nn.functional.windows import sliding_windows, window_view
+from minitorch_edu.ops.arithmetic import div
 from minitorch_edu.ops.join import pad, pad_constant
 from minitorch_edu.ops.reduce import sum as sum_over
 from minitorch_edu.ops.shape import reshape
@@ -248,8 +249,10 @@ def avg_pool2d(
     plan = _PoolPlan("avg_pool2d", input, kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is not None and divisor_override == 0:
         raise RuntimeError("avg_pool2d: divisor must be not zero")
-    sums = sum_over(plan.windows(input, 0.0), dim=(-2, -1))
     x = raw(input)
+    if not (x.is_floating_point() or x.dtype == torch.int64):
+        raise RuntimeError(f"avg_pool2d: not implemented for {x.dtype} (floats and int64 only)")
+    sums = sum_over(plan.windows(input, 0.0), dim=(-2, -1))
     if divisor_override is not None:
         divisor = torch.tensor(float(divisor_override), dtype=x.dtype, device=x.device)
     else:
@@ -260,6 +263,8 @@ def avg_pool2d(
             )
         ]
         divisor = (counts[0][:, None] * counts[1][None, :]).to(x.dtype)
+    if not x.is_floating_point():  # int64: the quotient rounded towards zero, as torch's
+        return plan.finish(div(sums, divisor, rounding_mode="trunc"))
     return plan.finish(sums / divisor)
 
 

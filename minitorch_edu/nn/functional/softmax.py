@@ -10,7 +10,8 @@ With s = softmax(a) and the sums taken along `dim`, the backward passes are
     softmax:      da = s * (grad - sum(grad * s))
     log_softmax:  da = grad - s * sum(grad)          (s = exp(out))
 
-one line each, against a graph of max, sub, exp, sum, div nodes if composed.
+one line each, against a graph of max, sub, exp, sum, div nodes if composed. 16-bit
+floats are computed in float32 and rounded once, as torch's kernels do.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import torch
 
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
-from minitorch_edu.nn.functional.arguments import check_dim, raw
+from minitorch_edu.nn.functional.arguments import check_dim, raw, tensor_input
+from minitorch_edu.ops.pointwise import in_float32
 
 
 class Softmax(Function):
@@ -34,14 +36,16 @@ class Softmax(Function):
         if a.numel() == 0:
             out = a.clone()
         else:
-            exp = (a - a.amax(dim, keepdim=True)).exp()
-            out = exp / exp.sum(dim, keepdim=True)
+            work = in_float32(a)
+            exp = (work - work.amax(dim, keepdim=True)).exp()
+            out = (exp / exp.sum(dim, keepdim=True)).to(a.dtype)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
+        out, grad = in_float32(out), in_float32(grad)
         return out * (grad - (grad * out).sum(ctx.dim, keepdim=True))
 
 
@@ -54,14 +58,16 @@ class LogSoftmax(Function):
         if a.numel() == 0:
             out = a.clone()
         else:
-            shifted = a - a.amax(dim, keepdim=True)
-            out = shifted - shifted.exp().sum(dim, keepdim=True).log()
+            work = in_float32(a)
+            shifted = work - work.amax(dim, keepdim=True)
+            out = (shifted - shifted.exp().sum(dim, keepdim=True).log()).to(a.dtype)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
+        out, grad = in_float32(out), in_float32(grad)
         return grad - out.exp() * grad.sum(ctx.dim, keepdim=True)
 
 
@@ -76,21 +82,26 @@ def _softmax_dim(name: str, ndim: int, dim: int | None) -> int:
     return check_dim(dim, ndim)
 
 
-def _cast(input: Any, dtype: torch.dtype | None) -> Any:
-    return input if dtype is None else input.to(dtype)
+def _cast(input: Any, dtype: torch.dtype | None, name: str) -> Any:
+    """The input in `dtype` if given; it must then be floating point, as torch requires."""
+    if dtype is not None:
+        input = input.to(dtype)
+    if not raw(input).is_floating_point():
+        raise RuntimeError(f"{name}: expected a floating-point input, got {raw(input).dtype}")
+    return input
 
 
 def softmax(
     input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: torch.dtype | None = None
 ) -> Tensor:
     """exp(input) / sum(exp(input)) along `dim`; each slice sums to 1."""
-    dim = _softmax_dim("softmax", raw(input).dim(), dim)
-    return Softmax.apply(_cast(input, dtype), dim=dim)
+    dim = _softmax_dim("softmax", tensor_input(input, "softmax").dim(), dim)
+    return Softmax.apply(_cast(input, dtype, "softmax"), dim=dim)
 
 
 def log_softmax(
     input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: torch.dtype | None = None
 ) -> Tensor:
     """input - logsumexp(input) along `dim`: the log of softmax, without its rounding."""
-    dim = _softmax_dim("log_softmax", raw(input).dim(), dim)
-    return LogSoftmax.apply(_cast(input, dtype), dim=dim)
+    dim = _softmax_dim("log_softmax", tensor_input(input, "log_softmax").dim(), dim)
+    return LogSoftmax.apply(_cast(input, dtype, "log_softmax"), dim=dim)
