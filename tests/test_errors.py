@@ -231,9 +231,12 @@ def test_mean_of_an_integer_tensor():
         mt.tensor([1, 2]).mean()
 
 
-def test_op_on_a_string():
-    with raises(TypeError, "Exp", "expected tensors", "got str"):
-        mt.exp("a")
+@pytest.mark.parametrize("value", ["a", 2.0, True, None])
+def test_op_on_something_that_is_not_a_tensor(value):
+    with pytest.raises(TypeError):
+        torch.exp(value)
+    with raises(TypeError, "Exp", "expected a tensor", f"got {type(value).__name__}"):
+        mt.exp(value)
 
 
 # ------------------------------------------------------------------ strided windows
@@ -312,7 +315,7 @@ def test_chunk_count_must_be_positive():
 def test_clamp_with_one_tensor_and_one_number_bound_is_refused_like_torch():
     with pytest.raises(TypeError):
         torch.ones(2).clamp(min=torch.zeros(2), max=1.0)
-    with raises(TypeError, "Clamp", "clamp", r"float32\[2\] on cpu, 1.0"):
+    with raises(TypeError, "(?s)Clamp", "clamp", r"float32\[2\] on cpu, float32\[2\] on cpu, 1.0"):
         mt.ones(2).clamp(min=mt.zeros(2), max=1.0)
 
 

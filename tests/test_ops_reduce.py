@@ -185,21 +185,19 @@ def test_std_of_equal_values_has_zero_gradient_like_torch():
     assert_matches_torch(lambda a: a.std(), lambda a: a.std(), x)
 
 
-def test_correction_at_least_count_gives_inf_like_torch():
-    """No degrees of freedom left: the value is inf (torch warns). The gradient of that is
-    not meaningful (torch's own is inconsistent there), but backward must not crash."""
-    x = torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64)
-    for correction in (3, 5):
-        with pytest.warns(UserWarning):
-            assert_matches_torch(
-                lambda a, c=correction: a.var(correction=c),
-                lambda a, c=correction: torch.var(a, correction=c),
-                x,
-                requires_grad=[False],
-            )
-        leaf = mt.tensor(x, requires_grad=True)
-        leaf.var(0, correction=correction).backward()
-        assert torch.isinf(leaf.grad.data).all()
+def test_correction_at_least_count_gives_torchs_value_and_gradient():
+    """No degrees of freedom left: the value is inf or nan (torch warns). torch's gradient
+    then follows two rules, which ours copies: over every element, inf (nan where an element
+    equals the mean); along a dim, 2 / (n - correction) * (a - mean), n - correction <= 0."""
+    x = torch.tensor([1.0, 2.0, 4.0, 7.0 / 3.0], dtype=torch.float64)
+    for correction in (4, 6):
+        for dim in (None, 0):
+            with pytest.warns(UserWarning):
+                assert_matches_torch(
+                    lambda a, c=correction, d=dim: a.var(d, correction=c),
+                    lambda a, c=correction, d=dim: torch.var(a, d, correction=c),
+                    x,
+                )
 
 
 def test_empty_dim_tuple_means_every_dim_like_torch():

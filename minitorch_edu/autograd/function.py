@@ -116,11 +116,8 @@ class Function:
             ):
                 raise  # a bug in forward itself: keep its traceback
             kinds = ", ".join(type(x).__name__ for x in raw_inputs)
-            wanted = "a tensor" if has_tensor else "a tensor (not only numbers)"
-            raise TypeError(
-                f"{cls.__name__}: expected {wanted} among its inputs (tensors, NumPy arrays or "
-                f"numbers), got {kinds}"
-            ) from None
+            wanted = "tensors, NumPy arrays or numbers as inputs" if has_tensor else "a tensor"
+            raise TypeError(f"{cls.__name__}: expected {wanted}, got {kinds}") from None
 
         if not recording:  # no_grad, or no input needs a gradient: no node, nothing kept
             result = Tensor._wrap(out)

@@ -8,6 +8,23 @@ and the conformance tests skip with that reason instead of failing.
 from __future__ import annotations
 
 import torch
+from hypothesis import settings
+
+
+# Importing common_utils registers torch's own hypothesis profiles (one named "dev", as ours)
+# and loads one of them: the suite's profiles and the active settings are put back after it.
+def _profiles(names: tuple[str, ...]) -> dict:
+    found = {}
+    for name in names:
+        try:
+            found[name] = settings.get_profile(name)
+        except Exception:  # not registered (the module imported outside the test suite)
+            pass
+    return found
+
+
+_OUR_PROFILES = _profiles(("dev", "ci", "thorough"))
+_ACTIVE = settings.default
 
 MISSING = ""
 try:
@@ -30,6 +47,11 @@ else:
     # Importing common_utils freezes torch.backends flags for the whole process; the rest of
     # the suite may still set them directly, as it could before.
     torch.backends.__dict__["__allow_nonbracketed_mutation_flag"] = True
+finally:
+    for _name, _profile in _OUR_PROFILES.items():
+        settings.register_profile(_name, _profile)
+    settings.register_profile("minitorch-edu-active", _ACTIVE)
+    settings.load_profile("minitorch-edu-active")
 
 
 def opinfo_name(op) -> str:
