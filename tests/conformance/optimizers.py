@@ -128,6 +128,13 @@ def run_configuration(info: Any, our_class: type, kwargs: dict) -> Result:
     try:
         ours = _Side(our_class, kwargs, values, mine=True)
     except Exception as error:
+        # Refused at construction: right if torch refuses too, be it only at a step (its
+        # differentiable=True cannot update leaf parameters in place).
+        try:
+            for _ in range(STEPS):
+                theirs.step(x)
+        except Exception:
+            return PASSED
         return refused("construction", error).result
     try:
         for step in range(STEPS):
