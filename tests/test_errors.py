@@ -322,3 +322,190 @@ def test_clamp_with_one_tensor_and_one_number_bound_is_refused_like_torch():
 def test_clamp_without_bounds():
     with raises(RuntimeError, "clamp", "'min' or 'max'"):
         mt.ones(2).clamp()
+
+
+# ------------------------------------------------------------------ refused as torch refuses
+# Each found by the differential fuzz test (tests/conformance/test_fuzz.py): torch raises,
+# we used to compute something or fail with a Python-internal message. (torch_call, our
+# call, our error type, fragments of our message.)
+REFUSED_LIKE_TORCH = {
+    "maximum of two numbers": (
+        lambda: torch.maximum(1, 2),
+        lambda: mt.maximum(1, 2),
+        TypeError,
+        ("maximum", "expected a tensor"),
+    ),
+    "repeated dims of a 0-d tensor": (
+        lambda: torch.ones(()).sum((0, -1)),
+        lambda: mt.ones(()).sum((0, -1)),
+        RuntimeError,
+        ("sum", "multiple times"),
+    ),
+    "split along a dim out of range": (
+        lambda: torch.ones(2).split(1, 3),
+        lambda: mt.ones(2).split(1, 3),
+        IndexError,
+        ("split", "Dimension out of range"),
+    ),
+    "chunk of a 0-d tensor": (
+        lambda: torch.ones(()).chunk(2),
+        lambda: mt.ones(()).chunk(2),
+        IndexError,
+        ("chunk", "Dimension out of range"),
+    ),
+    "unbind along a string": (
+        lambda: torch.ones(2).unbind("a"),
+        lambda: mt.ones(2).unbind("a"),
+        TypeError,
+        ("unbind", "dim must be an int", "'a'"),
+    ),
+    "unsqueeze at a string": (
+        lambda: torch.ones(2).unsqueeze("a"),
+        lambda: mt.ones(2).unsqueeze("a"),
+        TypeError,
+        ("unsqueeze", "dim must be an int"),
+    ),
+    "flatten of a 0-d tensor from dim 1": (
+        lambda: torch.ones(()).flatten(1),
+        lambda: mt.ones(()).flatten(1),
+        IndexError,
+        ("flatten", "Dimension out of range"),
+    ),
+    "squeeze of a repeated dim": (
+        lambda: torch.ones(1, 2).squeeze((0, 0)),
+        lambda: mt.ones(1, 2).squeeze((0, 0)),
+        RuntimeError,
+        ("squeeze", "multiple times"),
+    ),
+    "reshape to a float": (
+        lambda: torch.ones(2).reshape(1.5),
+        lambda: mt.ones(2).reshape(1.5),
+        TypeError,
+        ("reshape", "shape must be a tuple of ints", "1.5"),
+    ),
+    "full of a float size": (
+        lambda: torch.full(1.5, 2.0),
+        lambda: mt.full(1.5, 2.0),
+        TypeError,
+        ("full",),
+    ),
+    "relu of bools": (
+        lambda: torch.relu(torch.tensor([True])),
+        lambda: mt.relu(mt.tensor([True])),
+        RuntimeError,
+        ("Relu", "Boolean inputs not supported"),
+    ),
+    "leaky_relu of integers": (
+        lambda: torch.nn.functional.leaky_relu(torch.tensor([1, -2])),
+        lambda: mt.nn.functional.leaky_relu(mt.tensor([1, -2])),
+        RuntimeError,
+        ("leaky_relu", "floating-point", "int64"),
+    ),
+    "leaky_relu of a list": (
+        lambda: torch.nn.functional.leaky_relu([1.0, -2.0]),
+        lambda: mt.nn.functional.leaky_relu([1.0, -2.0]),
+        TypeError,
+        ("leaky_relu", "must be a tensor", "list"),
+    ),
+    "softmax of bytes": (
+        lambda: torch.softmax(torch.tensor([0, 1, 255], dtype=torch.uint8), 0),
+        lambda: mt.tensor([0, 1, 255], dtype=torch.uint8).softmax(0),
+        RuntimeError,
+        ("softmax", "floating-point", "uint8"),
+    ),
+    "log_softmax of integers": (
+        lambda: torch.log_softmax(torch.tensor([1, 2]), 0),
+        lambda: mt.nn.functional.log_softmax(mt.tensor([1, 2]), 0),
+        RuntimeError,
+        ("log_softmax", "floating-point"),
+    ),
+    "amax of complex numbers": (
+        lambda: torch.ones(2, dtype=torch.complex64).amax(),
+        lambda: mt.ones(2, dtype=torch.complex64).amax(),
+        RuntimeError,
+        ("amax", "complex"),
+    ),
+    "avg_pool2d of bools": (
+        lambda: torch.nn.functional.avg_pool2d(torch.ones(1, 1, 2, 2, dtype=torch.bool), 1),
+        lambda: mt.nn.functional.avg_pool2d(mt.ones(1, 1, 2, 2, dtype=torch.bool), 1),
+        RuntimeError,
+        ("avg_pool2d", "torch.bool"),
+    ),
+    "mse_loss of integers": (
+        lambda: torch.nn.functional.mse_loss(torch.tensor([1, 2]), torch.tensor([1, 3])),
+        lambda: mt.nn.functional.mse_loss(mt.tensor([1, 2]), mt.tensor([1, 3])),
+        RuntimeError,
+        ("mse_loss", "floating-point"),
+    ),
+    "binary_cross_entropy_with_logits of integer logits": (
+        lambda: torch.nn.functional.binary_cross_entropy_with_logits(
+            torch.tensor([1, 2]), torch.tensor([0.0, 1.0])
+        ),
+        lambda: mt.nn.functional.binary_cross_entropy_with_logits(
+            mt.tensor([1, 2]), mt.tensor([0.0, 1.0])
+        ),
+        RuntimeError,
+        ("binary_cross_entropy_with_logits", "floating-point logits"),
+    ),
+    "replicate padding of bools": (
+        lambda: torch.nn.functional.pad(torch.ones(1, 2, dtype=torch.bool), (1, 1), "replicate"),
+        lambda: mt.nn.functional.pad(mt.ones(1, 2, dtype=torch.bool), (1, 1), "replicate"),
+        RuntimeError,
+        ("pad", "bool"),
+    ),
+    "reflect padding of an empty dim": (
+        lambda: torch.nn.functional.pad(torch.ones(2, 0, 3), (1, 1), "reflect"),
+        lambda: mt.nn.functional.pad(mt.ones(2, 0, 3), (1, 1), "reflect"),
+        RuntimeError,
+        ("pad", "non-empty dims"),
+    ),
+    "matmul of empty tensors of two dtypes": (
+        lambda: torch.ones(1, 0, requires_grad=True) @ torch.ones(3, 0, 3, dtype=torch.int64),
+        lambda: mt.ones(1, 0) @ mt.ones(3, 0, 3, dtype=torch.int64),
+        RuntimeError,
+        ("MatMul", "same dtype"),
+    ),
+    "matmul with None": (
+        lambda: torch.matmul(torch.ones(2, 2), None),
+        lambda: mt.matmul(mt.ones(2, 2), None),
+        TypeError,
+        ("matmul", "expected tensors", "NoneType"),
+    ),
+    "masked_fill with a value too large for the dtype": (
+        lambda: torch.ones(2, dtype=torch.uint8).masked_fill(torch.tensor(True), 2**40),
+        lambda: mt.ones(2, dtype=torch.uint8).masked_fill(torch.tensor(True), 2**40),
+        RuntimeError,
+        ("masked_fill", "without overflow"),
+    ),
+    "masked_fill of integers with a value that requires grad": (
+        lambda: torch.ones(2, dtype=torch.int64).masked_fill(
+            torch.tensor(True), torch.tensor(2.0, requires_grad=True)
+        ),
+        lambda: mt.ones(2, dtype=torch.int64).masked_fill(
+            torch.tensor(True), mt.tensor(2.0, requires_grad=True)
+        ),
+        RuntimeError,
+        ("masked_fill", "requires grad"),
+    ),
+    "conv1d of an empty length": (
+        lambda: torch.nn.functional.conv1d(torch.ones(1, 1, 0), torch.ones(2, 1, 1), padding=1),
+        lambda: mt.nn.functional.conv1d(mt.ones(1, 1, 0), mt.ones(2, 1, 1), padding=1),
+        RuntimeError,
+        ("zero batch or zero channel",),
+    ),
+    "cross_entropy with integer targets of the input's shape": (
+        lambda: torch.nn.functional.cross_entropy(torch.ones(3), torch.tensor([0, 1, 0])),
+        lambda: mt.nn.functional.cross_entropy(mt.ones(3), torch.tensor([0, 1, 0])),
+        RuntimeError,
+        ("cross_entropy", "floating point type for target with class probabilities"),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", REFUSED_LIKE_TORCH)
+def test_refused_as_torch_refuses_with_a_clear_message(name):
+    torch_call, our_call, error, fragments = REFUSED_LIKE_TORCH[name]
+    with pytest.raises(Exception):  # noqa: B017 - torch's own type varies; that it refuses
+        torch_call()
+    with raises(error, *fragments):
+        our_call()

@@ -332,3 +332,18 @@ def test_mm_takes_matrices_only_like_torch():
             torch.mm(x, y)
         with pytest.raises(RuntimeError, match="mm: .* must be a matrix"):
             mt.tensor(x).mm(mt.tensor(y))
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_16_bit_padding_adds_gradients_like_torch(mode):
+    """reflect and replicate add the copies' gradients in float32 and round once, as
+    torch's kernels do; circular adds them in 16 bits, as torch's copies do."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 4, generator=generator).to(torch.bfloat16)
+    assert_matches_torch(
+        lambda a: F.pad(a, (2, 3), mode=mode),
+        lambda a: torch.nn.functional.pad(a, (2, 3), mode=mode),
+        x,
+        rtol=1.6e-2,
+        atol=1e-5,
+    )

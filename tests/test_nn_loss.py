@@ -313,3 +313,15 @@ def test_ignore_index_must_be_an_int_like_torch(loss):
     expected = getattr(torch.nn.functional, loss)(x, target, ignore_index=torch.tensor(1))
     result = getattr(F, loss)(mt.tensor(x), target, ignore_index=torch.tensor(1))
     torch.testing.assert_close(result.data, expected)
+
+
+def test_mse_loss_promotes_a_0d_target_like_torch():
+    """torch broadcasts input and target first, so a 0-d float64 target makes a bfloat16
+    loss float64 (a 0-d tensor would not promote in plain arithmetic)."""
+    x = torch.tensor([[1.5, -2.0]], dtype=torch.bfloat16)
+    target = torch.tensor(0.25, dtype=torch.float64)
+    for reduction in ("none", "mean"):
+        expected = torch.nn.functional.mse_loss(x, target, reduction=reduction)
+        result = F.mse_loss(mt.tensor(x), target, reduction=reduction)
+        assert result.dtype == expected.dtype == torch.float64
+        torch.testing.assert_close(result.data, expected)

@@ -170,3 +170,13 @@ def test_an_empty_stride_means_the_kernel_size_like_torch():
             lambda a, p=pool: getattr(torch.nn.functional, p)(a, (2, 2), ()),
             x,
         )
+
+
+def test_avg_pool_of_int64_rounds_towards_zero_like_torch():
+    """torch averages int64 windows in integers (truncating); other integers it refuses."""
+    x = torch.tensor([[[[-3, 0, 5, 4], [7, -8, 1, 2]]]])
+    for kwargs in ({"kernel_size": (1, 2)}, {"kernel_size": 2, "padding": 1}):
+        expected = torch.nn.functional.avg_pool2d(x, **kwargs)
+        result = F.avg_pool2d(mt.tensor(x), **kwargs)
+        assert result.dtype == expected.dtype == torch.int64
+        assert result.tolist() == expected.tolist()

@@ -292,3 +292,76 @@ def test_masked_fill_keeps_the_dtype_and_takes_0d_values_like_torch():
             make(integers)
         with pytest.raises(RuntimeError, match="masked_fill"):
             make(mt.tensor(integers))
+
+
+# ---------------------------------------------------------------------------- found by fuzzing
+def test_pow_gradients_form_their_products_as_torch_does():
+    """b * a^(b-1) before grad (1e-8 * inf is inf, 0 * inf would be nan); db is 0 where
+    a = 0 and b >= 0 but nan where b is nan; log(a) in the result's dtype."""
+    half = torch.tensor([0.0, -0.0, 7.5, -4.0], dtype=torch.float16)
+    assert_matches_torch(lambda a: a**1e-8, lambda a: a**1e-8, half, rtol=1e-3, atol=1e-5)
+    base = torch.tensor([0.0, 0.0, 2.0], dtype=torch.float64)
+    exponent = torch.tensor([float("nan"), 1.0, float("nan")], dtype=torch.float64)
+    assert_matches_torch(mt.pow, torch.pow, base, exponent)
+    bf16_base = torch.tensor([6.3125, 1.5], dtype=torch.bfloat16)
+    exponent = torch.tensor(3.0)
+    assert_matches_torch(mt.pow, torch.pow, bf16_base, exponent, rtol=1e-5, atol=1e-5)
+
+
+def test_a_number_divided_by_a_tensor_is_a_reciprocal_times_the_number_like_torch():
+    """torch computes `2.5 / x` as x.reciprocal() * 2.5, which rounds twice in 16 bits."""
+    x = torch.tensor([-4.1562, 8.1875, 3.0], dtype=torch.bfloat16)
+    for number in (2.5, 1.5j, 3):
+        result, expected = number / mt.tensor(x), number / x
+        assert result.dtype == expected.dtype
+        assert torch.equal(result.data, expected)
+    integers = torch.tensor([7, 2**62], dtype=torch.int64)
+    y = torch.tensor([3.0], dtype=torch.float64)
+    assert_matches_torch(lambda a: integers / a, lambda a: integers / a, y)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "softmax", "log_softmax"])
+def test_16_bit_formulas_round_once_like_torch(name, dtype):
+    """Several steps in float32, one rounding at the end: as torch's kernels (1 - out loses
+    most of its 16-bit digits when out is near 1)."""
+    values = torch.tensor([3.0, -2.5, 0.5, 9.0, -0.0], dtype=dtype)
+    if name in ("softmax", "log_softmax"):
+        ours = theirs = lambda a: getattr(a, name)(0)
+    else:
+        ours, theirs = getattr(mt, name), getattr(torch, name)
+    if name == "log_softmax":
+        # torch's own 16-bit log_softmax rounds its sum to 16 bits before the log (listed in
+        # tests/conformance/divergences.py); ours is torch's float32 result, rounded once.
+        theirs = lambda a: a.float().log_softmax(0).to(a.dtype)  # noqa: E731
+    assert_matches_torch(ours, theirs, values, rtol=1e-3, atol=1e-5)
+
+
+def test_broadcast_gradients_are_summed_in_torchs_order():
+    """Values that cancel (±1e300 beside ordinary numbers): the sum depends on its order,
+    and ours is torch's, one reduction over every broadcast dim at once."""
+    huge = torch.tensor(
+        [
+            [[1e300, -1e300], [3.0, -1e-300], [4.3885, 65504.0]],
+            [[1e-106, 0.0], [1.0, 3.0], [-2.5, 4.9755]],
+        ],
+        dtype=torch.float64,
+    )
+    small = torch.tensor([-1.1755e-38], dtype=torch.bfloat16)
+    comparison = assert_matches_torch(lambda a, b: a * b, lambda a, b: a * b, small, huge)
+    assert comparison.grads[0] is not None
+
+
+def test_maximum_gradient_stays_in_the_outputs_dtype_like_torch():
+    a = torch.tensor(0.0)
+    b = torch.tensor(
+        [[2.127, float("inf"), -9.0625], [0.9429, float("inf"), -6.6562]], dtype=torch.float16
+    )
+    for ours, theirs in ((mt.maximum, torch.maximum), (mt.minimum, torch.minimum)):
+        assert_matches_torch(ours, theirs, a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_div_gradient_groups_its_product_like_torch():
+    a = torch.tensor(-2.5, dtype=torch.float16)
+    b = torch.tensor([0.2012, 6.6875], dtype=torch.bfloat16)
+    assert_matches_torch(lambda x, y: y / x, lambda x, y: y / x, a, b, rtol=1e-3, atol=1e-5)

@@ -298,3 +298,26 @@ def test_sum_and_mean_take_a_dtype_like_torch(name):
     integers = torch.tensor([1, 2, 4])
     expected = torch.mean(integers, dtype=torch.float64)
     assert mt.tensor(integers).mean(dtype=torch.float64).item() == expected.item()
+
+
+def test_float32_variance_of_tiny_values_accumulates_in_float64_like_torch():
+    """(5.9e-39)^2 is 0 in float32; torch's CPU kernel accumulates float32 in float64."""
+    x = torch.tensor([[-1.1755e-38, 0.0], [3.0, 1.0]], dtype=torch.float32)
+    for name in ("std", "var"):
+        assert_matches_torch(
+            lambda a, n=name: getattr(a, n)(1),
+            lambda a, n=name: getattr(a, n)(1),
+            x,
+            rtol=1e-6,
+            atol=1e-45,
+        )
+
+
+@pytest.mark.parametrize("name", ["var", "std"])
+def test_complex_variance_keeps_every_dim_like_torch(name):
+    z = torch.tensor([[1 + 6j], [2 - 1j]], dtype=torch.complex64)
+    for dim in (1, -1, 0):
+        expected = getattr(torch, name)(z, dim)
+        result = getattr(mt, name)(mt.tensor(z), dim)
+        assert result.shape == expected.shape
+        torch.testing.assert_close(result.data, expected, equal_nan=True)

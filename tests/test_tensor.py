@@ -557,3 +557,16 @@ def test_conversions_take_a_memory_format_like_torch(method):
         result = getattr(mt.tensor(x), method)(memory_format=memory_format)
         assert result.dtype == expected.dtype and result.stride() == expected.stride()
         torch.testing.assert_close(result.data, expected)
+
+
+def test_linspace_takes_0d_tensor_ends_like_torch():
+    for start, end in ((mt.tensor(0.0), mt.tensor(1)), (torch.tensor(-2), 3.5)):
+        raw_start = start.data if isinstance(start, mt.Tensor) else start
+        raw_end = end.data if isinstance(end, mt.Tensor) else end
+        expected = torch.linspace(raw_start, raw_end, 5)
+        result = mt.linspace(start, end, 5)
+        assert result.dtype == expected.dtype and torch.equal(result.data, expected)
+    with pytest.raises(RuntimeError):
+        torch.linspace(torch.tensor([0.0, 1.0]), 1, 3)
+    with pytest.raises(RuntimeError):
+        mt.linspace(mt.tensor([0.0, 1.0]), 1, 3)

@@ -67,9 +67,11 @@ def pad(
         )
     if x.dtype == torch.bool and mode != "circular":
         raise RuntimeError(f"pad: mode {mode!r} is not implemented for bool tensors (as torch)")
-    # 16-bit floats are padded in float32, so that backward adds the copies' gradients in
-    # float32 and rounds once, as torch's padding kernels do
-    out = input.float() if x.dtype in HALF_PRECISION else input
+    # 16-bit floats are padded in float32 for reflect and replicate, so that backward adds
+    # the copies' gradients in float32 and rounds once, as torch's kernels for them do
+    # (torch's circular padding is made of copies, whose gradients add in 16 bits)
+    in_float32 = x.dtype in HALF_PRECISION and mode != "circular"
+    out = input.float() if in_float32 else input
     for i in range(padded_dims):
         dim = x.dim() - 1 - i
         before, after = pad[2 * i], pad[2 * i + 1]
@@ -91,7 +93,7 @@ def pad(
             out = index_select(out, dim, positions)
         if not crop_first:
             out, _, _ = _crop(out, dim, before - grow_before, after - grow_after, x)
-    if x.dtype in HALF_PRECISION:
+    if in_float32:
         out = out.to(x.dtype)
     return out if isinstance(out, Tensor) else Tensor(out)
 
