@@ -67,10 +67,10 @@ def pad(
         )
     if x.dtype == torch.bool and mode != "circular":
         raise RuntimeError(f"pad: mode {mode!r} is not implemented for bool tensors (as torch)")
-    # 16-bit floats are padded in float32 for reflect and replicate, so that backward adds
-    # the copies' gradients in float32 and rounds once, as torch's kernels for them do
-    # (torch's circular padding is made of copies, whose gradients add in 16 bits)
-    in_float32 = x.dtype in HALF_PRECISION and mode != "circular"
+    # 16-bit floats are padded in float32, so that backward adds the copies' gradients in
+    # float32 and rounds once, as torch's reflect and replicate kernels do (torch's circular
+    # padding is made of copies whose gradients add in 16 bits: ours is the more exact)
+    in_float32 = x.dtype in HALF_PRECISION
     out = input.float() if in_float32 else input
     for i in range(padded_dims):
         dim = x.dim() - 1 - i
