@@ -437,6 +437,12 @@ REFUSED_LIKE_TORCH = {
         RuntimeError,
         ("mse_loss", "floating-point"),
     ),
+    "mse_loss against a list": (
+        lambda: torch.nn.functional.mse_loss(torch.ones(2), [1.0, 2.0]),
+        lambda: mt.nn.functional.mse_loss(mt.ones(2), [1.0, 2.0]),
+        TypeError,
+        ("mse_loss", "target must be a tensor", "list"),
+    ),
     "binary_cross_entropy_with_logits of integer logits": (
         lambda: torch.nn.functional.binary_cross_entropy_with_logits(
             torch.tensor([1, 2]), torch.tensor([0.0, 1.0])

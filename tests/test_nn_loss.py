@@ -325,3 +325,17 @@ def test_mse_loss_promotes_a_0d_target_like_torch():
         result = F.mse_loss(mt.tensor(x), target, reduction=reduction)
         assert result.dtype == expected.dtype == torch.float64
         torch.testing.assert_close(result.data, expected)
+
+
+def test_probability_targets_take_a_negative_ignore_index_like_torch():
+    """torch refuses ignore_index >= 0 with probability targets; a negative one names no
+    class and passes."""
+    x, p = torch.randn(2, 3, dtype=torch.float64), torch.rand(2, 3, dtype=torch.float64)
+    for ignore_index in (-1, -100):
+        expected = torch.nn.functional.cross_entropy(x, p, ignore_index=ignore_index)
+        result = F.cross_entropy(mt.tensor(x), p, ignore_index=ignore_index)
+        torch.testing.assert_close(result.data, expected)
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.cross_entropy(x, p, ignore_index=0)
+    with pytest.raises(RuntimeError, match="ignore_index is not supported"):
+        F.cross_entropy(mt.tensor(x), p, ignore_index=0)

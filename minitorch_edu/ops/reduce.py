@@ -160,10 +160,10 @@ class Logsumexp(Function):
 
 
 class Var(Function):
-    """var(a) = sum(|a - mean(a)|^2) / (n - correction) over dims; correction=1 is unbiased.
+    """var(a) = sum((a - mean(a))^2) / (n - correction) over dims; correction=1 is unbiased.
 
-    float16 and bfloat16 inputs are summed in float32 (as torch does), so that squares
-    above 65504 do not overflow; complex inputs give a real variance.
+    The squares are summed in the precision of torch's kernel (see `variance`), and a
+    complex input has the real variance var(re a) + var(im a), as in torch.
     """
 
     formula = "da = grad * 2 * (a - mean(a)) / (n - correction)"
@@ -174,8 +174,7 @@ class Var(Function):
         ctx.grad_kept_shape = kept_shape(a.shape, dims)
         ctx.divisor = _variance_divisor(a.shape, dims, correction)
         ctx.save_for_backward(a)
-        divisor = builtins.max(ctx.divisor, 0)
-        return _sum_of_squares(a, dims, keepdim).div(divisor).to(_real_dtype(a))
+        return variance(a, dims, keepdim, ctx.divisor).to(_real_dtype(a))
 
     @staticmethod
     def backward(ctx, grad):
@@ -203,8 +202,7 @@ class Std(Function):
         ctx.dims = dims
         ctx.grad_kept_shape = kept_shape(a.shape, dims)
         ctx.divisor = _variance_divisor(a.shape, dims, correction)
-        divisor = builtins.max(ctx.divisor, 0)
-        out = _sum_of_squares(a, dims, keepdim).div(divisor).sqrt().to(_real_dtype(a))
+        out = variance(a, dims, keepdim, ctx.divisor).sqrt().to(_real_dtype(a))
         ctx.save_for_backward(a, out)
         return out
 
@@ -218,20 +216,25 @@ class Std(Function):
         return scaled * centred * _two_over(ctx.divisor)
 
 
-def _sum_of_squares(a: torch.Tensor, dims: tuple[int, ...], keepdim: bool) -> torch.Tensor:
-    """sum(|a - mean(a)|^2) over dims, real for complex, in the precision torch's kernel
-    accumulates in: float32 for 16-bit floats, and float64 for float32 on a CPU (else the
-    square of a value below 1e-19 vanishes, and with it the std of tiny values)."""
-    if a.dtype in (torch.float16, torch.bfloat16):
-        a = a.float()
-    elif a.dtype in (torch.float32, torch.complex64) and a.device.type == "cpu":
-        a = a.double() if a.dtype == torch.float32 else a.to(torch.complex128)
-    centred = a - a.mean(dim=dims, keepdim=True)
-    if a.is_complex():  # |z|^2 = re^2 + im^2
-        squares = centred.real * centred.real + centred.imag * centred.imag
-    else:
-        squares = centred * centred
-    return squares.sum(dim=dims, keepdim=keepdim)
+def variance(a: torch.Tensor, dims: tuple[int, ...], keepdim: bool, divisor: float) -> torch.Tensor:
+    """sum((a - mean(a))^2) / max(divisor, 0) over dims, in the working precision below
+    (the caller rounds it to a's real dtype, after the sqrt for std).
+
+    As torch's CPU kernel, which accumulates every floating type in float64, the squares are
+    summed in float64 there (in float32 for 16-bit floats elsewhere): in float32 the square
+    of a value below 1e-19 vanishes, and with it the spread of tiny values; in float16 a
+    square above 65504 overflows. A complex a gives var(re a) + var(im a), as torch's does.
+    """
+    if a.is_complex():
+        return variance(a.real, dims, keepdim, divisor) + variance(a.imag, dims, keepdim, divisor)
+    work = a
+    if a.device.type == "cpu" and a.dtype in (torch.float32, torch.float16, torch.bfloat16):
+        work = a.double()
+    elif a.dtype in (torch.float16, torch.bfloat16):
+        work = a.float()
+    centred = work - work.mean(dim=dims, keepdim=True)
+    squares = (centred * centred).sum(dim=dims, keepdim=keepdim)
+    return squares.div(builtins.max(divisor, 0))
 
 
 def _real_dtype(a: torch.Tensor) -> torch.dtype:

@@ -257,7 +257,7 @@ def cross_entropy(
                 "cross_entropy: expected floating point type for target with class "
                 f"probabilities (the input's shape {shape_text(x)}), got {target_raw.dtype}"
             )
-        if ignore_index != -100:
+        if ignore_index >= 0:  # (a negative one can name no class: torch lets it pass)
             raise RuntimeError(
                 "cross_entropy: ignore_index is not supported for floating point (probability) "
                 "targets"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import numpy as np
 import torch
 
 from minitorch_edu.autograd.tensor import Tensor
@@ -22,6 +23,7 @@ from minitorch_edu.nn.functional.arguments import (
     tensor_input,
 )
 from minitorch_edu.ops.arithmetic import sub
+from minitorch_edu.ops.shape import expand
 
 
 def mse_loss(
@@ -38,8 +40,11 @@ def mse_loss(
     check_reduction(reduction)
     x = tensor_input(input, "mse_loss")
     number = isinstance(target, bool | int | float | complex)
+    if not (number or isinstance(target, Tensor | torch.Tensor | np.ndarray)):
+        raise TypeError(f"mse_loss(): target must be a tensor, not {type(target).__name__}")
     t = raw(target)
-    # torch broadcasts both first, so a 0-d target promotes like any other tensor
+    # torch broadcasts both tensors first (so a 0-d target promotes like any other tensor,
+    # and an expanded input's gradient is summed after it is cast back), then computes
     dtype = torch.result_type(x, target) if number else torch.promote_types(x.dtype, t.dtype)
     if not dtype.is_floating_point:
         raise RuntimeError(
@@ -47,6 +52,11 @@ def mse_loss(
             f"{type(target).__name__ if number else t.dtype}"
         )
     if not number:
+        shape = torch.broadcast_shapes(x.shape, t.shape)
+        input, target = (
+            v if raw(v).shape == shape else expand(v if isinstance(v, Tensor) else Tensor(v), shape)
+            for v in (input, target)
+        )
         input, target = (v if raw(v).dtype == dtype else v.to(dtype) for v in (input, target))
     if t.shape != x.shape:
         warnings.warn(
