@@ -38,13 +38,20 @@ def as_torch(data: Any, dtype: torch.dtype | None = None, device: Any = None) ->
 class RemovableHandle:
     """Returned by `register_hook`; `.remove()` takes the hook off again."""
 
-    def __init__(self, hooks: list, hook: Callable) -> None:
+    def __init__(self, hooks: list, hook: Callable, on_remove: Callable | None = None) -> None:
         self._hooks = hooks
         self._hook = hook
+        self._on_remove = on_remove
 
     def remove(self) -> None:
         if self._hook in self._hooks:
             self._hooks.remove(self._hook)
+            if self._on_remove is not None:
+                self._on_remove()
+
+
+def _one_post_hook_fewer() -> None:
+    Tensor.post_accumulate_hook_count -= 1
 
 
 class _RetainGrad:
@@ -61,8 +68,19 @@ class _RetainGrad:
 
 
 class Tensor:
-    __slots__ = ("data", "_grad", "_requires_grad", "grad_fn", "_hooks", "__weakref__")
+    __slots__ = (
+        "data",
+        "_grad",
+        "_requires_grad",
+        "grad_fn",
+        "_hooks",
+        "_post_accumulate_hooks",
+        "__weakref__",
+    )
     __array_ufunc__ = None  # `ndarray * Tensor` calls our __rmul__ instead of looping in NumPy
+    # Post-accumulate hooks registered and not removed, on all tensors: while it is 0 the
+    # engine skips the bookkeeping that tells when a leaf's gradient is final.
+    post_accumulate_hook_count = 0
 
     def __init__(self, data: Any, requires_grad: bool = False) -> None:
         self.data = as_torch(data)
@@ -70,6 +88,7 @@ class Tensor:
         self._requires_grad = False
         self.grad_fn = None
         self._hooks: list | None = None
+        self._post_accumulate_hooks: list | None = None
         if requires_grad:
             self.requires_grad = True
 
@@ -82,6 +101,7 @@ class Tensor:
         out._requires_grad = grad_fn is not None
         out.grad_fn = grad_fn
         out._hooks = None
+        out._post_accumulate_hooks = None
         return out
 
     # ------------------------------------------------------------------ autograd state
@@ -167,6 +187,26 @@ class Tensor:
         else:
             hooks.append(hook)
         return RemovableHandle(hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> RemovableHandle:
+        """Call `hook(self)` once backward has added this leaf's gradient into `.grad`.
+
+        It runs in each backward pass that reaches the leaf, as soon as no other part of the
+        graph can add to its gradient (torch's hook of the same name), while the engine goes
+        on with the rest of the graph: DistributedDataParallel starts sending a gradient
+        from here. Not for autograd.grad, which leaves `.grad` alone.
+        """
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                "post accumulate grad hooks cannot be registered on non-leaf tensors"
+            )
+        if self._post_accumulate_hooks is None:
+            self._post_accumulate_hooks = []
+        self._post_accumulate_hooks.append(hook)
+        Tensor.post_accumulate_hook_count += 1
+        return RemovableHandle(self._post_accumulate_hooks, hook, _one_post_hook_fewer)
 
     def retain_grad(self) -> None:
         """Keep `.grad` on a non-leaf tensor too (leaves always keep theirs)."""
