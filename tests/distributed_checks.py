@@ -153,7 +153,29 @@ def data_parallel_checks(rank: int, world_size: int) -> dict:
 
     # 6. Clear refusals that leave the group usable.
     results["refusals"] = refusals(rank)
+
+    # 7. The study view: one element across the ranks, from a trace taken on every rank.
+    results["study"] = study_all_reduce(rank, mine[0])
     return results
+
+
+def study_all_reduce(rank: int, batch: tuple) -> dict:
+    network = DistributedDataParallel(model(seed=0), bucket_cap_mb=30 * 8 / 2**20)
+    local = model(seed=0)
+    mt.nn.CrossEntropyLoss()(local(batch[0]), batch[1]).backward()
+    with mt.study.trace(names=network) as tape:
+        mt.nn.CrossEntropyLoss()(network(batch[0]), batch[1]).backward()
+    first_layer = network.module[0].weight
+    explanation = mt.study.explain_all_reduce(tape, first_layer, (1, 2))
+    return {
+        "explanation": explanation,
+        "text": str(explanation),
+        "local": local[0].weight.grad.data[1, 2].item(),
+        "averaged": first_layer.grad.data[1, 2].item(),
+        "heading": repr(tape),
+        "rows": [line for line in tape.table(values=False).splitlines() if "AllReduce" in line],
+        "json bucket": tape.to_dict()["steps"][tape.all_reduce_steps[0].index]["bucket"],
+    }
 
 
 class TwoHeads(mt.nn.Module):

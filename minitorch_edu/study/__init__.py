@@ -3,12 +3,15 @@
 trace()             record every op of a forward and backward pass, with its numbers
 explain_gradient()  the chain rule for one element of a gradient, with the numbers
 explain_step()      one optimizer step written out for one element, with the numbers
+explain_all_reduce() one gradient element across DistributedDataParallel's ranks: each
+                    rank's value, the bucket it rode in, the average
 to_dot/render/draw  pictures of the computation graph
 gradcheck()         analytic gradients against central finite differences
 examples            small built-in runs of all of these (`minitorch-edu explain ...`)
 """
 
 from minitorch_edu.study import examples
+from minitorch_edu.study.all_reduce import AllReduceExplanation, explain_all_reduce
 from minitorch_edu.study.chain import (
     ElementGradient,
     GradientExplanation,
@@ -29,6 +32,7 @@ from minitorch_edu.study.optimizer_step import (
 from minitorch_edu.study.trace import BackwardPass, Step, Tape, trace
 
 __all__ = [
+    "AllReduceExplanation",
     "BackwardPass",
     "ElementGradient",
     "GradcheckError",
@@ -46,6 +50,7 @@ __all__ = [
     "Term",
     "Use",
     "draw",
+    "explain_all_reduce",
     "explain_gradient",
     "explain_step",
     "gradcheck",

@@ -183,8 +183,11 @@ def _rank_main(
         function, args = pickle.loads(work)
         if init:
             dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout))
+            dist.barrier()  # every rank connected before any starts
         try:
             message = ("ok", function(rank, world_size, *args))
+            if init:
+                dist.barrier()  # none leaves while another may still talk to it
         finally:
             if init and dist.is_initialized():
                 dist.destroy_process_group()

@@ -47,7 +47,7 @@ buckets with torch's).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -88,7 +88,7 @@ class Bucket:
     buffer: torch.Tensor
     pending: int = 0  # parameters whose gradient is not in yet, this pass
     work: Any = None  # the all-reduce in flight
-    local_gradients: list[torch.Tensor] | None = field(default=None, repr=False)  # tracing
+    traced: bool = False  # a study trace saw it start
 
     def slot(self, position: int) -> torch.Tensor:
         """The part of `buffer` that holds parameter `position`'s gradient, in its shape."""
@@ -223,11 +223,13 @@ class Reducer:
     def _start(self, bucket: Bucket) -> None:
         """All-reduce one bucket in the background: buffer ← Σ_r buffer_r / N."""
         try:
-            if _tracer_wants_all_reduce():  # a study trace: keep every rank's local gradients
-                bucket.local_gradients = [
-                    torch.empty_like(bucket.buffer) for _ in range(self.world_size)
-                ]
-                dist.all_gather(bucket.local_gradients, bucket.buffer, group=self.process_group)
+            tracer = function.tracer
+            if tracer is not None and hasattr(tracer, "on_all_reduce"):
+                # A study trace (on every rank): show it every rank's local gradients.
+                local = [torch.empty_like(bucket.buffer) for _ in range(self.world_size)]
+                dist.all_gather(local, bucket.buffer, group=self.process_group)
+                tracer.on_all_reduce(self.describe(bucket), local)
+                bucket.traced = True
             bucket.buffer.div_(self.world_size)
             bucket.work = dist.all_reduce(bucket.buffer, group=self.process_group, async_op=True)
         except RuntimeError as error:
@@ -261,12 +263,9 @@ class Reducer:
                 parameter.grad.data.copy_(slot)
         tracer = function.tracer
         for bucket in self.buckets:
-            if bucket.local_gradients is not None:
-                if tracer is not None and hasattr(tracer, "on_all_reduce"):
-                    tracer.on_all_reduce(
-                        self.describe(bucket), bucket.local_gradients, bucket.buffer
-                    )
-                bucket.local_gradients = None
+            if bucket.traced and tracer is not None and hasattr(tracer, "on_all_reduce_done"):
+                tracer.on_all_reduce_done(bucket.index, bucket.buffer)
+            bucket.traced = False
 
     def _used_anywhere(self) -> list[bool]:
         counts = torch.tensor(self.used, dtype=torch.int32, device=self.buckets[0].buffer.device)
@@ -306,11 +305,6 @@ class Reducer:
             f"which did not receive grad for rank {dist.get_rank(self.process_group)}: "
             + ", ".join(missing)
         )
-
-
-def _tracer_wants_all_reduce() -> bool:
-    tracer = function.tracer
-    return tracer is not None and hasattr(tracer, "on_all_reduce")
 
 
 def hook_for(reducer_of: Callable[[], Reducer | None], index: int) -> Callable[[Tensor], None]:
