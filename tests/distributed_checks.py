@@ -13,13 +13,13 @@ is what every rank must match.
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 
 import torch
 import torch.distributed as dist
 from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
-from torch.distributed.optim import ZeroRedundancyOptimizer as TorchZeroRedundancyOptimizer
 
 import minitorch_edu as mt
 from minitorch_edu.nn.parallel import DistributedDataParallel, ProcessGroupError
@@ -127,14 +127,14 @@ def data_parallel_checks(rank: int, world_size: int) -> dict:
     zero.consolidate_state_dict(to=0)
     results["zero"] = {
         "parameters": (parameters_of(network), parameters_of(single)),
-        "state": (zero.state_dict(), adam.state_dict()) if rank == 0 else None,
+        "state": copy.deepcopy((zero.state_dict(), adam.state_dict())) if rank == 0 else None,
         "owned": [zero.owner(p) for p in network.parameters()],
         "elements here": sum(p.numel() for p in zero.optim.param_groups[0]["params"]),
         "state tensors here": sum(len(s) for s in zero.optim.state.values()),
     }
-    torch_zero = TorchZeroRedundancyOptimizer(
-        list(torch_twin(network.module).parameters()), torch.optim.Adam, lr=0.01
-    )
+    from torch.distributed.optim import ZeroRedundancyOptimizer as TorchZero  # slow import
+
+    torch_zero = TorchZero(list(torch_twin(network.module).parameters()), torch.optim.Adam, lr=0.01)
     results["zero"]["torch owned"] = [torch_zero._param_to_rank[p] for p in torch_zero._all_params]
     # A plain (one-process) Adam state dict loads into ZeRO over N ranks and steps on equally.
     resumed = DistributedDataParallel(model(seed=0))
@@ -299,15 +299,17 @@ def refusals(rank: int) -> dict:
 
 
 # ---------------------------------------------------------------------- faults
-def one_rank_dies(rank: int, world_size: int, die_after: int) -> dict:
-    """Rank 1 exits abruptly after `die_after` steps; the others train on and must stop with a
-    clear error."""
+def one_rank_stops(rank: int, world_size: int, how: str, after: int) -> dict:
+    """Rank 1 exits abruptly ("dies") or stops answering ("hangs") after `after` steps; the
+    others train on and must stop with a clear error: at once when the connection drops, at
+    the process group's timeout when it hangs."""
     network = DistributedDataParallel(model(seed=0))
     optimizer = mt.optim.SGD(network.parameters(), lr=0.1)
-    started = time.monotonic()
     for step in range(100):
-        if rank == 1 and step == die_after:
-            os._exit(7)
+        if rank == 1 and step == after:
+            if how == "dies":
+                os._exit(7)
+            time.sleep(3600)  # killed by run_ranks when its time is up
         images, labels = share(global_batch(step, world_size * PER_RANK), rank, PER_RANK)
         optimizer.zero_grad()
         started = time.monotonic()

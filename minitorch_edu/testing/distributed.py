@@ -187,7 +187,10 @@ def _rank_main(
         try:
             message = ("ok", function(rank, world_size, *args))
             if init:
-                dist.barrier()  # none leaves while another may still talk to it
+                try:
+                    dist.barrier()  # none leaves while another may still talk to it
+                except RuntimeError:
+                    pass  # a rank is gone; it reports its own failure, this one finished
         finally:
             if init and dist.is_initialized():
                 dist.destroy_process_group()
@@ -236,6 +239,7 @@ def _collect(processes: list, connections: list, deadline: float) -> list[Any]:
             if first_failure is None:
                 first_failure = time.monotonic()
     for rank in waiting:
+        _kill(processes[rank])
         failures[rank] = "did not finish in time (killed)"
         details[rank] = failures[rank]
     if failures:
@@ -249,10 +253,17 @@ def _reap(processes: list, grace: float = 5.0) -> None:
     end = time.monotonic() + grace
     for process in processes:
         process.join(timeout=max(0.0, end - time.monotonic()))
-        if process.exitcode is None and process.pid is not None:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                process.kill()
+        if process.exitcode is None:
+            _kill(process)
     for process in processes:
         process.join(timeout=10)
+
+
+def _kill(process: Any) -> None:
+    """SIGKILL the process's group (it leads one: whatever it started goes too)."""
+    if process.pid is None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        process.kill()  # it had not made its own group yet
