@@ -26,6 +26,9 @@ from minitorch_edu.nn.parallel import DistributedDataParallel, ProcessGroupError
 from reference.nn import torch_twin
 
 FEATURES, CLASSES, PER_RANK = 5, 3, 3
+# Slow first imports of the ranks (torch's ZeRO, and torch._dynamo, which every torch
+# optimizer imports when it is first built): the fork server imports them once.
+PRELOAD = ["torch.distributed.optim", "torch._dynamo", "reference.nn", "reference.optim"]
 
 
 def model(seed: int) -> mt.nn.Module:

@@ -39,7 +39,9 @@ def relative_difference(ours, theirs):
 @pytest.fixture(scope="module", params=[2, 4], ids=["2 ranks", "4 ranks"])
 def ranks(request):
     """What every rank of one process group returned from checks.data_parallel_checks."""
-    return run_ranks(checks.data_parallel_checks, request.param, timeout=TIMEOUT)
+    return run_ranks(
+        checks.data_parallel_checks, request.param, timeout=TIMEOUT, preload=checks.PRELOAD
+    )
 
 
 # ---------------------------------------------------------------------- data parallelism
@@ -162,7 +164,9 @@ def test_a_rank_that_stops_makes_the_others_stop_with_a_clear_error_in_bounded_t
     how, timeout, ends
 ):
     with pytest.raises(RanksFailed) as failed:
-        run_ranks(checks.one_rank_stops, 2, args=(how, 2), timeout=timeout)
+        run_ranks(
+            checks.one_rank_stops, 2, args=(how, 2), timeout=timeout, preload=checks.PRELOAD
+        )
     assert failed.value.failures == {1: ends}
     # rank 0 did not hang: its third step raised, at once or at the group's timeout
     survivor = failed.value.results[0]

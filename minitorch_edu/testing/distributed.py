@@ -68,12 +68,15 @@ def run_ranks(
     timeout: float = 60.0,
     init: bool = True,
     env: dict[str, str] | None = None,
+    preload: Sequence[str] = (),
 ) -> list[Any]:
     """Call `function(rank, world_size, *args)` in `world_size` processes; their results, by rank.
 
     init     start the process group (`backend`, with `timeout`) before calling `function`
              and destroy it after; False leaves that to `function`
     env      extra environment variables for the processes
+    preload  modules the fork server imports once for all later runs (torch.distributed.optim,
+             say), instead of every rank importing them again; it starts with the first run
     """
     if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
         raise ValueError(f"world_size must be a positive integer, got {world_size!r}")
@@ -95,7 +98,7 @@ def run_ranks(
         master_listen_fd=listener.fileno(),  # listen on this socket, bound to 127.0.0.1 only
     )
     listener.detach()  # the store owns the socket now
-    context = _context(function)
+    context = _context([*PRELOAD, *preload, function.__module__])
     # Plain pickles both ways: multiprocessing's own would hand tensors over as shared
     # memory, tying the parent's tensors to the children's (and dying with them).
     work = pickle.dumps((function, tuple(args)))
@@ -123,13 +126,13 @@ def run_ranks(
         del store
 
 
-def _context(function: Callable[..., Any]) -> Any:
+def _context(preload: list[str]) -> Any:
     """A fork-server context where the platform has one (each rank a fork of a clean,
     single-threaded interpreter that imported torch once), else spawn."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([*PRELOAD, function.__module__])
+    context.set_forkserver_preload(preload)
     return context
 
 
