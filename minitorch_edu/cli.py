@@ -5,6 +5,7 @@
     minitorch-edu train --model cnn --optimizer adam --epochs 5 --plot curves.png
     minitorch-edu train --data mnist:/data/mnist --model cnn --device cuda --save run.pt
     minitorch-edu train --resume run.pt --epochs 20
+    minitorch-edu train --nproc 4 --zero             4 processes, data parallel (torchrun)
 
 Arguments are checked before anything runs; a bad one is a usage error (exit code 2) that
 says what was wrong. Errors met while running (a damaged data file or checkpoint, a checkpoint
@@ -34,6 +35,8 @@ from minitorch_edu.data import (
     load_digits,
     load_mnist,
 )
+from minitorch_edu.distributed_train import LaunchError
+from minitorch_edu.nn.parallel import ProcessGroupError
 from minitorch_edu.study.cli import add_explain_command
 from minitorch_edu.train import (
     TRAJECTORY_OPTIONS,
@@ -68,7 +71,15 @@ DEFAULT_MOMENTUM = {"sgd": 0.9, "rmsprop": 0.0}
 # are scored on the same test set.
 DIGITS_SPLIT_SEED = 0
 # Errors met while running: one line on stderr and exit code 1, no traceback.
-RUN_ERRORS = (OSError, IdxFormatError, CheckpointError, ResumeError, TorchTwinUnavailable)
+RUN_ERRORS = (
+    OSError,
+    IdxFormatError,
+    CheckpointError,
+    ResumeError,
+    TorchTwinUnavailable,
+    ProcessGroupError,
+    LaunchError,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +101,12 @@ class TrainConfig:
     plot: str | None
     save: str | None
     resume: str | None
+    # Data parallelism (minitorch_edu/distributed_train.py). sampler: "loader" (one process,
+    # the DataLoader shuffles) or "distributed" (DistributedSampler's order, any number of
+    # processes); nproc: how many processes this run has; zero: shard the optimizer state.
+    sampler: str = "loader"
+    nproc: int = 1
+    zero: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -97,6 +114,9 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         names = {field.name for field in dataclasses.fields(cls)}
+        # Checkpoints written before the data-parallel fields existed lack them.
+        defaults = {"sampler": "loader", "nproc": 1, "zero": False}
+        values = {**{k: v for k, v in defaults.items() if k not in values}, **values}
         if set(values) != names:
             raise ValueError(
                 f"TrainConfig.from_dict: expected keys {sorted(names)}, got {sorted(values)}"
@@ -229,6 +249,29 @@ def add_train_command(commands: Any) -> None:
     train.add_argument(
         "--resume", metavar="PATH", default=None, help="continue the run saved in this checkpoint"
     )
+    train.add_argument(
+        "--nproc",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train data parallel with N processes on this machine, started through torch's "
+        "launcher (torchrun): gloo on CPU, NCCL with one GPU per process on CUDA; --batch-size "
+        "is the global batch, split evenly; rank 0 prints and saves (a checkpoint resumes with "
+        "any number of processes). Under torchrun, train runs as one of its processes by itself",
+    )
+    train.add_argument(
+        "--zero",
+        action="store_true",
+        help="with --nproc: shard the optimizer state over the processes (ZeRO-1, "
+        "ZeroRedundancyOptimizer); the same numbers, less memory per process",
+    )
+    train.add_argument(
+        "--master-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="with --nproc: the rendezvous port on 127.0.0.1 (default: a free one)",
+    )
     # The command's own parser rides along, so its usage errors show `minitorch-edu train` usage.
     train.set_defaults(handler=_train_command, command_parser=train)
 
@@ -293,6 +336,7 @@ def validate_train_arguments(arguments: argparse.Namespace) -> TrainConfig:
             error(f"argument --save: {arguments.save} is a directory; give a file name")
         _check_parent_directory("--save", arguments.save, error)
 
+    sampler, nproc = _data_parallel_settings(arguments, saved, values["batch_size"], error)
     config = TrainConfig(
         data=data,
         data_path=data_path,
@@ -309,10 +353,57 @@ def validate_train_arguments(arguments: argparse.Namespace) -> TrainConfig:
         plot=arguments.plot,
         save=arguments.save,
         resume=arguments.resume,
+        sampler=sampler,
+        nproc=nproc,
+        zero=arguments.zero,
     )
     if saved is not None:
         _check_resume_options(config, saved, epochs_done, error)
     return config
+
+
+def _data_parallel_settings(
+    arguments: argparse.Namespace, saved: dict[str, Any] | None, batch_size: int, error: Any
+) -> tuple[str, int]:
+    """(sampler, processes) for --nproc, torchrun's environment and the checkpoint."""
+    from minitorch_edu.distributed_train import port_in_use, torchrun_world
+
+    nproc, world = arguments.nproc, torchrun_world()
+    if nproc is not None and nproc < 1:
+        error(f"argument --nproc: must be a positive number of processes, got {nproc}")
+    if world is not None and nproc is not None and nproc != world[3]:
+        error(
+            f"argument --nproc: {nproc} processes asked for, but torchrun started "
+            f"{world[3]} on this machine"
+        )
+    processes = world[1] if world is not None else (nproc or 1)
+    distributed = nproc is not None or world is not None
+    saved_sampler = None if saved is None else saved.get("sampler", "loader")
+    if saved_sampler == "loader" and distributed:
+        error(
+            f"argument --resume: {arguments.resume} was trained in one process, with the "
+            "DataLoader's own shuffling; it continues only that way (leave out --nproc)"
+        )
+    if saved_sampler == "distributed":
+        distributed = True
+    if batch_size % processes:
+        error(
+            f"argument --batch-size: the global batch of {batch_size} does not split evenly "
+            f"over {processes} processes; give a multiple of {processes}"
+        )
+    if arguments.zero and not distributed:
+        error("argument --zero: ZeRO shards the optimizer state over processes; add --nproc N")
+    if arguments.master_port is not None:
+        if nproc is None or nproc < 2 or world is not None:
+            error("argument --master-port: it sets the rendezvous of --nproc N (N > 1)")
+        if not 1 <= arguments.master_port <= 65535:
+            error(f"argument --master-port: {arguments.master_port} is not a port (1-65535)")
+        if port_in_use(arguments.master_port):
+            error(
+                f"argument --master-port: port {arguments.master_port} is in use; pick another "
+                "or leave --master-port out to take a free one"
+            )
+    return ("distributed" if distributed else "loader"), processes
 
 
 def _saved_config(path: str, error: Any) -> tuple[dict[str, Any], int]:
@@ -396,7 +487,7 @@ def _check_parent_directory(flag: str, path: str, error: Any) -> None:
 
 
 # ---------------------------------------------------------------------- running
-def load_datasets(config: TrainConfig) -> tuple[TensorDataset, TensorDataset]:
+def load_datasets(config: TrainConfig, quiet: bool = False) -> tuple[TensorDataset, TensorDataset]:
     """(train, test) datasets for `config.data`, normalised with the data set's statistics."""
     if config.data == "digits":
         train = load_digits("train", seed=DIGITS_SPLIT_SEED, normalize=True)
@@ -406,10 +497,11 @@ def load_datasets(config: TrainConfig) -> tuple[TensorDataset, TensorDataset]:
         test = load_mnist(config.data_path, "test", normalize=True)
     image_shape = "x".join(str(size) for size in train.tensors[0].shape[1:])
     classes = int(train.tensors[1].max().item()) + 1
-    print(
-        f"data: {config.data} ({image_shape} images, {classes} classes): "
-        f"{len(train)} train / {len(test)} test samples"
-    )
+    if not quiet:
+        print(
+            f"data: {config.data} ({image_shape} images, {classes} classes): "
+            f"{len(train)} train / {len(test)} test samples"
+        )
     return train, test
 
 
@@ -419,8 +511,40 @@ def run_training(config: TrainConfig) -> TrainingResult:
 
 
 def _train_command(arguments: argparse.Namespace) -> int:
-    run_training(validate_train_arguments(arguments))
+    config = validate_train_arguments(arguments)
+    if config.sampler == "distributed":
+        from minitorch_edu import distributed_train
+
+        if config.nproc > 1 and distributed_train.torchrun_world() is None:
+            return distributed_train.launch(config, rank_arguments(config), arguments.master_port)
+        distributed_train.run_rank(config, *load_datasets(config, quiet=_not_rank_0()))
+        return 0
+    run_training(config)
     return 0
+
+
+def rank_arguments(config: TrainConfig) -> list[str]:
+    """The command line each rank of --nproc runs: `config` spelled out in full (no option
+    left to a default, none abbreviated, none that torchrun's own parser would take)."""
+    argv = ["train", "--data", config.data + (f":{config.data_path}" if config.data_path else "")]
+    argv += ["--model", config.model, "--optimizer", config.optimizer, "--lr", repr(config.lr)]
+    if config.optimizer in MOMENTUM_OPTIMIZERS:
+        argv += ["--momentum", repr(config.momentum)]
+    argv += ["--batch-size", str(config.batch_size), "--epochs", str(config.epochs)]
+    argv += ["--seed", str(config.seed), "--device", config.device, "--dtype", config.dtype]
+    argv.append("--compare-torch" if config.compare_torch else "--no-compare-torch")
+    for flag, value in (
+        ("--plot", config.plot),
+        ("--save", config.save),
+        ("--resume", config.resume),
+    ):
+        if value is not None:
+            argv += [flag, value]
+    return argv + (["--zero"] if config.zero else [])
+
+
+def _not_rank_0() -> bool:
+    return os.environ.get("RANK", "0") != "0"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -103,14 +103,20 @@ def build_optimizer(
     name: str, parameters: list[nn.Parameter], lr: float, momentum: float
 ) -> optim.Optimizer:
     """The optimizer `name` over `parameters`; momentum applies to sgd and rmsprop only."""
+    optimizer_class, options = optimizer_options(name, lr, momentum)
+    return optimizer_class(parameters, **options)
+
+
+def optimizer_options(name: str, lr: float, momentum: float) -> tuple[type, dict[str, float]]:
+    """(class, keyword arguments) of the optimizer `name`."""
     if name == "sgd":
-        return optim.SGD(parameters, lr=lr, momentum=momentum)
+        return optim.SGD, {"lr": lr, "momentum": momentum}
     if name == "rmsprop":
-        return optim.RMSprop(parameters, lr=lr, momentum=momentum)
+        return optim.RMSprop, {"lr": lr, "momentum": momentum}
     if name == "adagrad":
-        return optim.Adagrad(parameters, lr=lr)
+        return optim.Adagrad, {"lr": lr}
     if name == "adam":
-        return optim.Adam(parameters, lr=lr)
+        return optim.Adam, {"lr": lr}
     raise ValueError(f"unknown optimizer {name!r}; choose sgd, adagrad, rmsprop or adam")
 
 
@@ -173,13 +179,17 @@ def train_one_epoch(
     loader: DataLoader,
     twin: Any = None,
     description: str = "",
+    show_progress: bool = True,
 ) -> tuple[list[float], list[float], list[float], list[float]]:
     """One pass over `loader`; the twin (if any) takes the same step on the same batch.
 
     Returns (our losses, twin's losses, our seconds per step, twin's seconds per step).
+    The progress bar shows on a terminal, when `show_progress`.
     """
     losses, twin_losses, seconds, twin_seconds = [], [], [], []
-    progress = tqdm(loader, desc=description, unit="batch", leave=False, disable=None)
+    progress = tqdm(
+        loader, desc=description, unit="batch", leave=False, disable=None if show_progress else True
+    )
     for images, labels in progress:
         started = time.perf_counter()
         optimizer.zero_grad()
@@ -396,6 +406,13 @@ def check_resumable(config: TrainConfig, payload: dict[str, Any], data_digest: s
         raise ResumeError(
             f"cannot resume from {source}: a resumed run must train as the saved one did, but "
             + "; ".join(mismatches)
+        )
+    saved_sampler = payload["config"].get("sampler", "loader")
+    if saved_sampler != getattr(config, "sampler", "loader"):
+        raise ResumeError(
+            f"cannot resume from {source}: it was trained with "
+            f"{'DistributedSampler' if saved_sampler == 'distributed' else 'the DataLoader'}'s "
+            "batch order, and a resumed run keeps it"
         )
     if payload.get("data_digest") != data_digest:
         raise ResumeError(

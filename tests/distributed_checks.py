@@ -13,7 +13,9 @@ is what every rank must match.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import os
 import time
 
@@ -28,7 +30,15 @@ from reference.nn import torch_twin
 FEATURES, CLASSES, PER_RANK = 5, 3, 3
 # Slow first imports of the ranks (torch's ZeRO, and torch._dynamo, which every torch
 # optimizer imports when it is first built): the fork server imports them once.
-PRELOAD = ["torch.distributed.optim", "torch._dynamo", "reference.nn", "reference.optim"]
+PRELOAD = [
+    "torch.distributed.optim",
+    "torch._dynamo",
+    "reference.nn",
+    "reference.optim",
+    "reference.training",
+    "minitorch_edu.cli",
+    "sklearn.datasets",
+]
 
 
 def model(seed: int) -> mt.nn.Module:
@@ -322,3 +332,18 @@ def one_rank_stops(rank: int, world_size: int, how: str, after: int) -> dict:
             return {"step": step, "error": str(error), "seconds": time.monotonic() - started}
         optimizer.step()
     return {"step": None}
+
+
+# ---------------------------------------------------------------------- the command
+def command_rank(rank: int, world_size: int, argv: list[str]) -> tuple[int, str, str]:
+    """`minitorch-edu train ARGV` as one rank, in the environment torchrun gives its workers:
+    (exit code, what it printed, what it wrote to stderr)."""
+    from minitorch_edu.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exit:
+            code = exit.code
+    return code, out.getvalue(), err.getvalue()

@@ -164,9 +164,7 @@ def test_a_rank_that_stops_makes_the_others_stop_with_a_clear_error_in_bounded_t
     how, timeout, ends
 ):
     with pytest.raises(RanksFailed) as failed:
-        run_ranks(
-            checks.one_rank_stops, 2, args=(how, 2), timeout=timeout, preload=checks.PRELOAD
-        )
+        run_ranks(checks.one_rank_stops, 2, args=(how, 2), timeout=timeout, preload=checks.PRELOAD)
     assert failed.value.failures == {1: ends}
     # rank 0 did not hang: its third step raised, at once or at the group's timeout
     survivor = failed.value.results[0]

@@ -1,0 +1,326 @@
+"""`minitorch-edu train --nproc N`: the training run of train.py on N processes, data parallel.
+
+    minitorch-edu train --nproc 2                 2 processes on this machine
+    minitorch-edu train --nproc 4 --zero          ... the optimizer state sharded (ZeRO-1)
+
+`--nproc N` starts N copies of the same command through torch's launcher
+(`torch.distributed.run`, the code behind `torchrun`), with a rendezvous on 127.0.0.1. Each
+copy sees torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT)
+and becomes one rank: it joins the process group (gloo on CPUs, NCCL with one GPU per rank
+on CUDA) and trains. Started by torchrun directly, `minitorch-edu train` is a rank the same
+way, which is how a run spans several machines (docs/data-parallel.md).
+
+What each rank r of N does, step by step:
+
+    sampler   DistributedSampler(train set, N, r, seed): its share of every epoch
+              (set_epoch(e) each epoch, so every epoch has another order)
+    batches   --batch-size B is the global batch: each rank takes B / N samples a step
+    model     DistributedDataParallel(model): rank 0's initial weights everywhere, and after
+              each backward every gradient is the average over the N shares, i.e. the
+              gradient of the mean loss over the global batch
+    optimizer the plain optimizer (every rank takes the same step), or, with --zero,
+              ZeroRedundancyOptimizer (each rank steps its shard and broadcasts it)
+    losses    a step's loss is the mean of the N ranks' losses (the global batch's mean)
+    rank 0    prints the progress and the epoch lines, draws the plot, writes checkpoints
+              (the sharded optimizer state is first collected on it)
+    twin      with --compare-torch, torch's DistributedDataParallel (and torch's ZeRO) on
+              the same shares, on the same process group
+
+A checkpoint holds the model and the whole optimizer state, not any rank's part of it, so
+a run saved by N ranks resumes in 1 (leave out --nproc) or in M ranks (--nproc M): what the
+resumed run computes is what an M-rank run computes from that state (how the epoch is split,
+and padded to a multiple of M, depends on M).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+import sys
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from minitorch_edu import nn
+from minitorch_edu.checkpoint import (
+    TRAINING_KEYS,
+    load_checkpoint,
+    payload_digest,
+    restore_rng_state,
+    save_checkpoint,
+)
+from minitorch_edu.creation import manual_seed
+from minitorch_edu.data import DataLoader, DistributedSampler, TensorDataset
+from minitorch_edu.train import (
+    CPU_THREADS,
+    History,
+    TrainingResult,
+    accuracy,
+    build_model,
+    check_resumable,
+    cpu_threads,
+    epoch_line,
+    load_torch_twin_class,
+    optimizer_options,
+    plot_history,
+    predict,
+    print_header,
+    print_summary,
+    train_one_epoch,
+    training_payload,
+)
+
+if TYPE_CHECKING:
+    from minitorch_edu.cli import TrainConfig
+
+# How long a rank waits for the others in one collective before giving up with an error
+# (torch's default is 30 minutes; evaluation and saving on rank 0 take seconds here).
+COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=5)
+LOOPBACK = "127.0.0.1"
+# What torchrun tells each worker; all of them set means "this process is a rank".
+TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
+class LaunchError(RuntimeError):
+    """A rank of `--nproc N` failed (its own output says why), or torchrun could not start."""
+
+
+def torchrun_world() -> tuple[int, int, int, int] | None:
+    """(rank, world size, local rank, local world size) when torchrun started this process."""
+    if not all(name in os.environ for name in TORCHRUN_VARIABLES):
+        return None
+    local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"]))
+    return (
+        int(os.environ["RANK"]),
+        int(os.environ["WORLD_SIZE"]),
+        int(os.environ["LOCAL_RANK"]),
+        local_world_size,
+    )
+
+
+def loopback_interface() -> str:
+    """The name of this machine's loopback network interface ("lo" on Linux, "lo0" on macOS)."""
+    names = [name for _, name in socket.if_nameindex() if name.startswith("lo")]
+    return names[0] if names else "lo"
+
+
+def port_in_use(port: int) -> bool:
+    """Whether something listens on `port` already (the rendezvous store will take it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("", port))
+        except OSError:
+            return True
+    return False
+
+
+# ---------------------------------------------------------------------- the launcher
+def launch(config: TrainConfig, argv: list[str], master_port: int | None) -> int:
+    """Start `minitorch-edu train ARGV` as config.nproc ranks through torch's launcher and wait
+    for them; the exit code is 0 when every rank succeeded."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    port = 0 if master_port is None else master_port  # 0: the store takes a free port
+    launcher_arguments = [
+        "--nnodes=1",
+        f"--nproc-per-node={config.nproc}",
+        "--rdzv-backend=c10d",
+        f"--rdzv-endpoint={LOOPBACK}:{port}",
+        f"--rdzv-id={uuid.uuid4()}",
+        "--max-restarts=0",
+        "--monitor-interval=0.1",
+        "-m",
+        "minitorch_edu",
+        *argv,
+    ]
+    os.environ.setdefault("OMP_NUM_THREADS", str(CPU_THREADS))
+    if config.device == "cpu":
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", loopback_interface())
+    try:
+        run(parse_args(launcher_arguments))
+    except ChildFailedError as failed:
+        ranks = ", ".join(
+            f"rank {rank} (exit code {failure.exitcode})"
+            for rank, failure in sorted(failed.failures.items())
+        )
+        raise LaunchError(f"{ranks} failed; the ranks' own messages are above") from None
+    return 0
+
+
+# ---------------------------------------------------------------------- one rank
+def run_rank(config: TrainConfig, train_set: TensorDataset, test_set: TensorDataset) -> Any:
+    """Join the process group torchrun prepared (when there is more than one rank), train,
+    and leave it."""
+    world = torchrun_world()
+    rank, world_size, local_rank, _ = world if world is not None else (0, 1, 0, 1)
+    if world_size == 1:
+        return run_data_parallel(config, train_set, test_set, 0, 1)
+    import torch.distributed as dist
+
+    if config.device == "cuda":
+        torch.cuda.set_device(local_rank)  # one GPU per rank
+    dist.init_process_group(
+        "nccl" if config.device == "cuda" else "gloo", timeout=COLLECTIVE_TIMEOUT
+    )
+    try:
+        return run_data_parallel(config, train_set, test_set, rank, world_size)
+    finally:
+        dist.destroy_process_group()
+
+
+def run_data_parallel(
+    config: TrainConfig,
+    train_set: TensorDataset,
+    test_set: TensorDataset,
+    rank: int,
+    world_size: int,
+) -> TrainingResult:
+    """train.run_training on rank `rank` of `world_size` (see the module docstring)."""
+    with cpu_threads(CPU_THREADS):
+        return _run_data_parallel(config, train_set, test_set, rank, world_size)
+
+
+def _run_data_parallel(
+    config: TrainConfig,
+    train_set: TensorDataset,
+    test_set: TensorDataset,
+    rank: int,
+    world_size: int,
+) -> TrainingResult:
+    from minitorch_edu.nn.parallel import DistributedDataParallel
+    from minitorch_edu.optim import ZeroRedundancyOptimizer
+
+    main = rank == 0
+    images, labels = train_set.tensors
+    image_shape = tuple(images.shape[1:])
+    classes = int(max(labels.max().item(), test_set.tensors[1].max().item())) + 1
+    needs_digest = config.save is not None or config.resume is not None
+    data_digest = payload_digest([train_set.tensors, test_set.tensors]) if needs_digest else None
+    device, dtype = torch.device(config.device), getattr(torch, config.dtype)
+    train_set, test_set = (
+        TensorDataset(dataset.tensors[0].to(device, dtype), dataset.tensors[1].to(device))
+        for dataset in (train_set, test_set)
+    )
+
+    manual_seed(config.seed)  # the initial weights (DDP broadcasts rank 0's anyway)
+    model = build_model(config.model, image_shape, classes).to(device=device, dtype=dtype)
+    network = DistributedDataParallel(model) if world_size > 1 else model
+    optimizer_class, options = optimizer_options(config.optimizer, config.lr, config.momentum)
+    if config.zero and world_size > 1:
+        optimizer = ZeroRedundancyOptimizer(model.parameters(), optimizer_class, **options)
+    else:
+        optimizer = optimizer_class(model.parameters(), **options)
+    loss_function = nn.CrossEntropyLoss()
+    sampler = DistributedSampler(train_set, world_size, rank, shuffle=True, seed=config.seed)
+    loader = DataLoader(train_set, batch_size=config.batch_size // world_size, sampler=sampler)
+    twin = None
+    if config.compare_torch:
+        twin = load_torch_twin_class()(
+            config.model, image_shape, classes, model, optimizer, distributed=world_size > 1
+        )
+
+    history, epoch, step = History(), 0, 0
+    if config.resume is not None:
+        payload = load_checkpoint(config.resume, required_keys=TRAINING_KEYS)
+        check_resumable(config, payload, data_digest)
+        model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        loader.load_state_dict(payload["loader"])
+        restore_rng_state(payload["rng"])
+        if twin is not None:
+            twin.load_state_dict(payload["torch_twin"])
+        history = History.from_dict(payload["metrics"])
+        epoch, step = payload["epoch"], payload["step"]
+
+    if main:
+        print_header(config, model, optimizer, image_shape, epoch)
+        backend = "nccl" if config.device == "cuda" else "gloo"
+        print(
+            f"data parallel: {world_size} process{'es' * (world_size > 1)}"
+            + (f" ({backend})" if world_size > 1 else "")
+            + f", global batch {config.batch_size} = {world_size} x "
+            f"{config.batch_size // world_size}"
+            + (", optimizer state sharded (ZeRO-1)" if config.zero and world_size > 1 else "")
+            + (", torch's DistributedDataParallel alongside" if twin and world_size > 1 else ""),
+            flush=True,
+        )
+    seconds, twin_seconds = [], []
+    started = time.perf_counter()
+    while epoch < config.epochs:
+        sampler.set_epoch(epoch)
+        epoch += 1
+        description = f"epoch {epoch}/{config.epochs}"
+        losses, twin_losses, epoch_seconds, epoch_twin_seconds = train_one_epoch(
+            network, loss_function, optimizer, loader, twin, description, show_progress=main
+        )
+        losses, twin_losses = (
+            mean_over_ranks(losses, world_size),
+            mean_over_ranks(twin_losses, world_size),
+        )
+        step += len(losses)
+        seconds += epoch_seconds
+        twin_seconds += epoch_twin_seconds
+        history.step_loss += losses
+        history.train_loss.append(sum(losses) / len(losses))
+        history.test_accuracy.append(accuracy(lambda x: predict(model, x), test_set))
+        if twin is not None:
+            history.torch_step_loss += twin_losses
+            history.torch_train_loss.append(sum(twin_losses) / len(twin_losses))
+            history.torch_test_accuracy.append(accuracy(twin.predict, test_set))
+        if main:
+            print(epoch_line(history, epoch, config.epochs, len(losses)), flush=True)
+        if config.save is not None:
+            if isinstance(optimizer, ZeroRedundancyOptimizer):
+                optimizer.consolidate_state_dict(to=0)  # every rank sends its shard to rank 0
+            if twin is not None:
+                twin.consolidate()
+            if main:
+                payload = training_payload(
+                    config, model, optimizer, loader, twin, history, epoch, step, data_digest
+                )
+                save_checkpoint(config.save, payload)
+
+    result = TrainingResult(
+        model=model,
+        optimizer=optimizer,
+        twin=twin,
+        history=history,
+        epoch=epoch,
+        step=step,
+        seconds_per_step=seconds,
+        torch_seconds_per_step=twin_seconds,
+        wall_seconds=time.perf_counter() - started,
+    )
+    if main:
+        print_summary(result)
+        if config.save is not None:
+            print(f"checkpoint: {config.save} (epoch {epoch}, step {step})")
+        if config.plot is not None:
+            title = f"{config.model} on {config.data}, {config.optimizer}, {world_size} processes"
+            plot_history(history, config.plot, title=title)
+            print(f"plot: {config.plot}")
+        sys.stdout.flush()
+    return result
+
+
+def mean_over_ranks(values: list[float], world_size: int) -> list[float]:
+    """Each entry averaged over the ranks (every rank passes a list of the same length)."""
+    if world_size == 1 or not values:
+        return values
+    import torch.distributed as dist
+
+    from minitorch_edu.nn.parallel.reducer import collective_failed
+
+    total = torch.tensor(values, dtype=torch.float64)
+    if dist.get_backend() == "nccl":
+        total = total.cuda()
+    try:
+        dist.all_reduce(total)
+    except RuntimeError as error:
+        raise collective_failed("averaging the step losses over the ranks", error) from error
+    return (total / world_size).tolist()
