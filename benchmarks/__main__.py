@@ -6,6 +6,7 @@
     python -m benchmarks --list                # the case names
     python -m benchmarks compare OLD.json NEW.json
     python -m benchmarks phases --model cnn --batch 64 --kernels   # one step, by phase
+    python -m benchmarks distributed           # data parallel at 1, 2, 4 processes (gloo)
 
 How the numbers are taken is described in benchmarks/measure.py; how to read them, in
 docs/performance.md.
@@ -191,6 +192,27 @@ def main(argv: list[str] | None = None) -> int:
         print(phases.report(options.model, options.batch, device, dtype))
         if options.kernels:
             print(phases.kernel_profile(options.model, options.batch, device, dtype))
+        return 0
+
+    if argv[:1] == ["distributed"]:
+        from benchmarks import distributed
+
+        parser = argparse.ArgumentParser(
+            prog="python -m benchmarks distributed",
+            description="Data-parallel steps at several process counts, ours against torch's "
+            "DistributedDataParallel, and the fraction of a step spent communicating.",
+        )
+        parser.add_argument("--world-sizes", default="1,2,4", help="comma-separated")
+        parser.add_argument("--batch", type=int, default=256, help="global batch")
+        parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+        parser.add_argument("--rounds", type=int, default=8)
+        parser.add_argument("--seconds", type=float, default=6.0, help="time budget per size")
+        parser.add_argument("--json", type=Path, default=None, help="where to write the results")
+        options = parser.parse_args(argv[1:])
+        sizes = [int(size) for size in options.world_sizes.split(",")]
+        distributed.run(
+            sizes, options.batch, options.rounds, options.seconds, options.dtype, options.json
+        )
         return 0
 
     parser = argparse.ArgumentParser(

@@ -29,7 +29,8 @@ from reference.nn import torch_twin
 
 FEATURES, CLASSES, PER_RANK = 5, 3, 3
 # Slow first imports of the ranks (torch's ZeRO, and torch._dynamo, which every torch
-# optimizer imports when it is first built): the fork server imports them once.
+# optimizer imports when it is first built): the fork server imports them once. Every test
+# passes this same list, as the first run in a test process starts the fork server.
 PRELOAD = [
     "torch.distributed.optim",
     "torch._dynamo",
@@ -38,6 +39,7 @@ PRELOAD = [
     "reference.training",
     "minitorch_edu.cli",
     "sklearn.datasets",
+    "benchmarks.distributed",
 ]
 
 
@@ -347,3 +349,13 @@ def command_rank(rank: int, world_size: int, argv: list[str]) -> tuple[int, str,
         except SystemExit as exit:
             code = exit.code
     return code, out.getvalue(), err.getvalue()
+
+
+def run_script(rank: int, world_size: int, path: str) -> str:
+    """Run the script at `path` as a torchrun worker would; what it printed."""
+    import runpy
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        runpy.run_path(path, run_name="__main__")
+    return out.getvalue()

@@ -10,6 +10,7 @@ each rank does); the tests below read its results. In float64, against:
 
 import math
 import os
+from pathlib import Path
 
 import distributed_checks as checks  # the ranks' side, beside this file
 import pytest
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.skipif(
     not (dist.is_available() and dist.is_gloo_available()),
     reason="torch.distributed with gloo is not available in this torch build",
 )
+REPOSITORY = Path(__file__).resolve().parents[1]
 TOLERANCE = 1e-12  # relative, float64, after several steps
 TIMEOUT = float(os.environ.get("MINITORCH_EDU_DISTRIBUTED_TIMEOUT", 60))
 
@@ -150,6 +152,19 @@ def test_the_trace_shows_each_ranks_gradient_its_bucket_and_the_average(ranks):
         assert f"g = (1/{world_size}) (g_0 + g_1" in lines[-1]
         assert "all-reduced" in study["heading"] and len(study["rows"]) == 2
         assert study["json bucket"]["names"][0] == "module.4.bias"
+
+
+def test_the_example_script_prints_what_this_page_shows():
+    """docs/examples/data_parallel.py on 2 ranks prints (on rank 0) what docs/data-parallel.md
+    shows after "Output (rank 0;"."""
+    page = (REPOSITORY / "docs" / "data-parallel.md").read_text()
+    shown = page.split("Output (rank 0;", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    script = REPOSITORY / "docs" / "examples" / "data_parallel.py"
+    printed = run_ranks(
+        checks.run_script, 2, args=(str(script),), init=False, preload=checks.PRELOAD
+    )
+    assert printed[0] == shown
+    assert printed[1] == ""  # rank 1 prints nothing
 
 
 # ---------------------------------------------------------------------- faults

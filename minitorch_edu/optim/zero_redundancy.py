@@ -40,6 +40,26 @@ from minitorch_edu.nn.parallel.reducer import collective_failed
 from minitorch_edu.optim.optimizer import Optimizer, ParamsT
 
 
+def partition(param_groups: list[dict[str, Any]], world_size: int) -> list[list[dict[str, Any]]]:
+    """Per rank, its parameter groups: torch's sorted greedy, group by group.
+
+    In each group the parameters are taken largest first, each going to the rank with the
+    fewest elements so far (the first such rank on a tie). The counts carry over from group
+    to group, so the shards stay even over all groups.
+    """
+    shards: list[list[dict[str, Any]]] = [[] for _ in range(world_size)]
+    sizes = [0] * world_size
+    for group in param_groups:
+        owned: list[list[Tensor]] = [[] for _ in range(world_size)]
+        for param in sorted(group["params"], key=lambda p: p.numel(), reverse=True):
+            rank = sizes.index(min(sizes))
+            owned[rank].append(param)
+            sizes[rank] += param.numel()
+        for rank in range(world_size):
+            shards[rank].append({**group, "params": owned[rank]})
+    return shards
+
+
 class ZeroRedundancyOptimizer(Optimizer):
     """Shard the state of `optimizer_class(params, **defaults)` over the process group's ranks.
 
@@ -81,7 +101,7 @@ class ZeroRedundancyOptimizer(Optimizer):
         self.world_size = dist.get_world_size(self.process_group)
         self.rank = dist.get_rank(self.process_group)
         self.optimizer_class = optimizer_class
-        self.partition = self._partition()
+        self.partition = partition(self.param_groups, self.world_size)
         self.optim = optimizer_class(self.partition[self.rank], **defaults)
         _copy_hyperparameters(self.optim.param_groups, self.param_groups)
         self._all_state_dicts: list[dict[str, Any]] = []
@@ -90,25 +110,8 @@ class ZeroRedundancyOptimizer(Optimizer):
         """Add a group (on every rank): its parameters are dealt out like the others'."""
         super().add_param_group(param_group)
         if "optim" in self.__dict__:  # after construction: shard the new group too
-            self.partition = self._partition()
+            self.partition = partition(self.param_groups, self.world_size)
             self.optim.add_param_group(self.partition[self.rank][-1])
-
-    def _partition(self) -> list[list[dict[str, Any]]]:
-        """Per rank, its parameter groups: torch's sorted greedy, group by group.
-
-        Sizes carry over from group to group, so the shards stay even over all groups.
-        """
-        shards: list[list[dict[str, Any]]] = [[] for _ in range(self.world_size)]
-        sizes = [0] * self.world_size
-        for group in self.param_groups:
-            owned: list[list[Tensor]] = [[] for _ in range(self.world_size)]
-            for param in sorted(group["params"], key=lambda p: p.numel(), reverse=True):
-                rank = sizes.index(min(sizes))  # the first rank with the fewest elements
-                owned[rank].append(param)
-                sizes[rank] += param.numel()
-            for rank in range(self.world_size):
-                shards[rank].append({**group, "params": owned[rank]})
-        return shards
 
     def owner(self, param: Tensor) -> int:
         """The rank that keeps `param`'s optimizer state and updates it."""

@@ -5,8 +5,8 @@
     print(explain_all_reduce(tape, model.module[0].weight, (1, 2)))
 
     module.0.weight[1, 2] across 2 ranks (backward pass 1)
-      rode in bucket 1 of 2 (elements 0..47 of 48: module.0.bias, module.0.weight),
-      slot 14 of it
+      rode in bucket 1 of 2, 48 elements: module.0.bias, module.0.weight
+      at slot 15 of the bucket
       rank 0 computed  g_0 = 0.1203
       rank 1 computed  g_1 = -0.03481
       averaged         g = (1/2) (g_0 + g_1) = (1/2) (0.1203 + -0.03481) = 0.04275
@@ -61,8 +61,9 @@ class AllReduceExplanation:
         symbols = " + ".join(f"g_{r}" for r in range(n))
         lines = [
             f"{self.name} across {n} ranks{where}",
-            f"  rode in bucket {self.bucket} of {self.buckets} (elements 0..{self.bucket_numel - 1}"
-            f" of {self.bucket_numel}: {', '.join(self.bucket_names)}), slot {self.slot} of it",
+            f"  rode in bucket {self.bucket} of {self.buckets}, {self.bucket_numel} elements: "
+            + ", ".join(self.bucket_names),
+            f"  at slot {self.slot} of the bucket",
         ]
         lines += [f"  rank {r} computed  g_{r} = {values[r]}" for r in range(n)]
         lines.append(

@@ -22,10 +22,16 @@ Everything stays on this machine and every wait is bounded:
   one of them is killed and reaped before `run_ranks` returns.
 
 `function` and what it returns must pickle (a function defined at module level).
+
+`single_process_group()` is the other end of the scale: a group of one rank inside this
+process (an in-memory store, nothing on the network), in which DistributedDataParallel and
+ZeroRedundancyOptimizer run, averaging over one rank: enough to look at their buckets and
+shards in a notebook.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import multiprocessing
 import multiprocessing.connection
@@ -35,7 +41,7 @@ import signal
 import socket
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 # Imported once by the fork server, so that each rank starts without importing them again.
@@ -57,6 +63,20 @@ class RanksFailed(RuntimeError):
         self.results = results
         lines = [f"rank {rank}: {failures[rank]}" for rank in sorted(failures)]
         super().__init__(f"{len(failures)} rank(s) failed:\n" + "\n".join(lines))
+
+
+@contextlib.contextmanager
+def single_process_group(backend: str = "gloo") -> Iterator[None]:
+    """torch.distributed's default process group, of one rank, for the `with` block."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        raise RuntimeError("a process group is initialized already; destroy it first")
+    dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
 
 
 def run_ranks(
