@@ -208,10 +208,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--rounds", type=int, default=8)
         parser.add_argument("--seconds", type=float, default=6.0, help="time budget per size")
         parser.add_argument("--json", type=Path, default=None, help="where to write the results")
+        parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
         options = parser.parse_args(argv[1:])
         sizes = [int(size) for size in options.world_sizes.split(",")]
         distributed.run(
-            sizes, options.batch, options.rounds, options.seconds, options.dtype, options.json
+            sizes,
+            options.batch,
+            options.rounds,
+            options.seconds,
+            options.dtype,
+            options.json,
+            options.device,
         )
         return 0
 

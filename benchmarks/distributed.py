@@ -2,6 +2,7 @@
 
     python -m benchmarks distributed                     # 1, 2 and 4 processes, CPU, gloo
     python -m benchmarks distributed --world-sizes 2 --batch 512 --seconds 8
+    python -m benchmarks distributed --device cuda       # NCCL, one GPU per process
 
 For each world size N, N gloo processes of this machine (minitorch_edu.testing.run_ranks)
 each build the digits MLP twice, ours in our DistributedDataParallel and the torch twin in
@@ -17,7 +18,8 @@ all-reduce. The fraction of a step spent communicating is then
 the time the all-reduces add to a step, i.e. what the overlap with backward did not hide.
 Reported per side: rank 0's median step, its quartiles, the ratio ours / torch's and that
 fraction. Every process runs torch on one thread; with more processes than cores they
-share the cores, and the table says how many the machine has.
+share the cores, and the table says how many the machine has. On CUDA each process uses
+the GPU of its rank over NCCL and the clocks are read after synchronising the GPU.
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.measure import quartiles
+
 FEATURES, CLASSES = 64, 10
 
 
-def build(side: str, dtype: torch.dtype):
+def build(side: str, dtype: torch.dtype, device: torch.device):
     """(model wrapped for data parallelism, optimizer) of one side, from the same weights."""
     import minitorch_edu as mt
     from minitorch_edu.models import mlp
@@ -41,11 +45,12 @@ def build(side: str, dtype: torch.dtype):
     from reference.nn import torch_twin
 
     mt.manual_seed(0)
-    ours = mlp(FEATURES, CLASSES).to(dtype=dtype)
+    ours = mlp(FEATURES, CLASSES).to(device=device, dtype=dtype)
+    device_ids = None if device.type == "cpu" else [device]
     if side == "mt":
-        model = DistributedDataParallel(ours)
+        model = DistributedDataParallel(ours, device_ids=device_ids)
         return model, mt.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    model = torch.nn.parallel.DistributedDataParallel(torch_twin(ours))
+    model = torch.nn.parallel.DistributedDataParallel(torch_twin(ours), device_ids=device_ids)
     return model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
 
@@ -70,19 +75,35 @@ def step_function(side: str, model, optimizer, images, labels, sync: bool):
     return step
 
 
-def bench_rank(rank: int, world_size: int, batch: int, rounds: int, seconds: float, dtype: str):
+def bench_rank(
+    rank: int,
+    world_size: int,
+    batch: int,
+    rounds: int,
+    seconds: float,
+    dtype: str,
+    device: str = "cpu",
+) -> dict:
     """What one rank measures (run by run_ranks): per variant, the time of each step."""
     import torch.distributed as dist
 
     dtype = getattr(torch, dtype)
+    device = torch.device("cpu") if device == "cpu" else torch.device("cuda", rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
     generator = torch.Generator().manual_seed(rank)
     per_rank = batch // world_size
-    images = torch.randn(per_rank, 1, 8, 8, dtype=dtype, generator=generator)
-    labels = torch.randint(0, CLASSES, (per_rank,), generator=generator)
+    images = torch.randn(per_rank, 1, 8, 8, dtype=dtype, generator=generator).to(device)
+    labels = torch.randint(0, CLASSES, (per_rank,), generator=generator).to(device)
+
+    def synchronize() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     steps = {}
     first_losses = {}
     for side in ("mt", "torch"):
-        model, optimizer = build(side, dtype)
+        model, optimizer = build(side, dtype, device)
         for sync in (True, False):
             step = step_function(side, model, optimizer, images, labels, sync)
             first_losses.setdefault(side, step().item())  # also a warm-up
@@ -90,12 +111,14 @@ def bench_rank(rank: int, world_size: int, batch: int, rounds: int, seconds: flo
                 step()
             steps[(side, sync)] = step
     # Rounds: every variant runs k steps in turn (the order rotating), all ranks together.
+    synchronize()
     probe = time.perf_counter()
     steps[("mt", True)]()
     steps[("torch", True)]()
+    synchronize()
     per_step = max(time.perf_counter() - probe, 1e-4) / 2
     # Every rank must take the same number of steps (each one all-reduces): rank 0's count.
-    count = torch.tensor([max(1, int(seconds / rounds / len(steps) / per_step))])
+    count = torch.tensor([max(1, int(seconds / rounds / len(steps) / per_step))], device=device)
     dist.broadcast(count, src=0)
     k = int(count.item())
     times: dict[str, list[float]] = {
@@ -108,8 +131,10 @@ def bench_rank(rank: int, world_size: int, batch: int, rounds: int, seconds: flo
             dist.barrier()
             name = f"{side} {'step' if sync else 'no_sync'}"
             for _ in range(k):
+                synchronize()
                 start = time.perf_counter()
                 steps[(side, sync)]()
+                synchronize()
                 times[name].append(time.perf_counter() - start)
     return {"times": times, "first_losses": first_losses, "steps_per_round": k}
 
@@ -120,10 +145,10 @@ def summarise(world_size: int, batch: int, measured: dict) -> dict:
     for side in ("mt", "torch"):
         step, local = times[f"{side} step"], times[f"{side} no_sync"]
         median, no_sync = statistics.median(step), statistics.median(local)
-        quartiles = statistics.quantiles(step, n=4)
+        low, high = quartiles(step)
         row[side] = {
             "ms": 1000 * median,
-            "quartiles_ms": [1000 * quartiles[0], 1000 * quartiles[2]],
+            "quartiles_ms": [1000 * low, 1000 * high],
             "no_sync_ms": 1000 * no_sync,
             "communication_fraction": max(0.0, (median - no_sync) / median),
         }
@@ -138,13 +163,19 @@ def run(
     seconds: float,
     dtype: str,
     json_path: Path | None,
+    device: str = "cpu",
 ) -> list[dict]:
     from benchmarks.__main__ import _git_commit, _load
     from minitorch_edu.testing.distributed import run_ranks
 
     preload = ["torch._dynamo", "reference.nn", "minitorch_edu.models", "benchmarks.distributed"]
+    backend = "gloo" if device == "cpu" else "nccl"
+    if device != "cpu" and max(world_sizes) > torch.cuda.device_count():
+        raise SystemExit(
+            f"{max(world_sizes)} processes need as many GPUs; there are {torch.cuda.device_count()}"
+        )
     print(
-        f"torch {torch.__version__}, cpu, gloo, {dtype}, 1 thread per process, "
+        f"torch {torch.__version__}, {device}, {backend}, {dtype}, 1 thread per process, "
         f"{os.cpu_count()} cores, global batch {batch}, load average {_load()}",
         flush=True,
     )
@@ -155,7 +186,8 @@ def run(
         measured = run_ranks(
             bench_rank,
             world_size,
-            args=(batch, rounds, seconds, dtype),
+            args=(batch, rounds, seconds, dtype, device),
+            backend=backend,
             timeout=max(120.0, 4 * seconds),
             preload=preload,
         )
@@ -185,6 +217,8 @@ def run(
         "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "torch": torch.__version__,
         "cpu_count": os.cpu_count(),
+        "device": device if device == "cpu" else torch.cuda.get_device_name(0),
+        "backend": backend,
         "dtype": dtype,
         "batch": batch,
         "rounds": rounds,
