@@ -336,7 +336,7 @@ def validate_train_arguments(arguments: argparse.Namespace) -> TrainConfig:
             error(f"argument --save: {arguments.save} is a directory; give a file name")
         _check_parent_directory("--save", arguments.save, error)
 
-    sampler, nproc = _data_parallel_settings(arguments, saved, values["batch_size"], error)
+    sampler, nproc = _data_parallel_settings(arguments, saved, values["batch_size"], device, error)
     config = TrainConfig(
         data=data,
         data_path=data_path,
@@ -363,7 +363,11 @@ def validate_train_arguments(arguments: argparse.Namespace) -> TrainConfig:
 
 
 def _data_parallel_settings(
-    arguments: argparse.Namespace, saved: dict[str, Any] | None, batch_size: int, error: Any
+    arguments: argparse.Namespace,
+    saved: dict[str, Any] | None,
+    batch_size: int,
+    device: str,
+    error: Any,
 ) -> tuple[str, int]:
     """(sampler, processes) for --nproc, torchrun's environment and the checkpoint."""
     from minitorch_edu.distributed_train import port_in_use, torchrun_world
@@ -390,6 +394,11 @@ def _data_parallel_settings(
         error(
             f"argument --batch-size: the global batch of {batch_size} does not split evenly "
             f"over {processes} processes; give a multiple of {processes}"
+        )
+    if device == "cuda" and world is None and processes > torch.cuda.device_count():
+        error(
+            f"argument --nproc: {processes} processes on cuda need one GPU each; torch finds "
+            f"{torch.cuda.device_count()}"
         )
     if arguments.zero and not distributed:
         error("argument --zero: ZeRO shards the optimizer state over processes; add --nproc N")

@@ -122,6 +122,7 @@ def port_in_use(port: int) -> bool:
 def launch(config: TrainConfig, argv: list[str], master_port: int | None) -> int:
     """Start `minitorch-edu train ARGV` as config.nproc ranks through torch's launcher and wait
     for them; the exit code is 0 when every rank succeeded."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
@@ -149,6 +150,8 @@ def launch(config: TrainConfig, argv: list[str], master_port: int | None) -> int
             for rank, failure in sorted(failed.failures.items())
         )
         raise LaunchError(f"{ranks} failed; the ranks' own messages are above") from None
+    except SignalException:  # Ctrl-C (or a kill): torchrun has stopped the ranks
+        raise KeyboardInterrupt from None
     return 0
 
 
