@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.nn.functional.arguments import as_tuple, raw, shape_text
@@ -182,7 +183,13 @@ def _winners(input: torch.Tensor, plan: _PoolPlan) -> tuple[torch.Tensor, torch.
 
 
 class MaxPool2d(Function):
-    formula = "dx = zeros;  dx[winner of window w] += grad[w]  (ties: first in scan order)"
+    derivatives = Formula(
+        "x",
+        forward="out[n, c, y, x] = max over the window (y, x) of x[n, c, ...]",
+        backward="dx = zeros;  dx[winner of window w] += grad[w]  (ties: first in scan order)",
+        local={"x": "1"},
+        notes={"x": "1 from the window whose largest element it is, 0 from the others"},
+    )
 
     @staticmethod
     def forward(ctx, input, plan=None):
