@@ -157,12 +157,10 @@ class Binding:
         if self.formula.elementwise:
             head = f"d {out} / d {wrt}"
         else:
-            out_index = self.formula.indices.get("out")
-            in_index = self.formula.indices.get(self.input)
-            head = (
-                f"d {out}[{out_index if out_index is not None else 'j'}] / "
-                f"d {wrt}[{in_index if in_index is not None else 'i'}]"
-            )
+            out_index = self.formula.indices.get("out", "j")
+            in_index = self.formula.indices.get(self.input, "i")
+            scalar = len(getattr(self.node, "output_shape", (0,))) == 0
+            head = f"d {out}{'' if scalar else f'[{out_index}]'} / d {wrt}[{in_index}]"
 
         def name_text(name: str, index: Any) -> str:
             if name in self.defines and name not in self.labels:

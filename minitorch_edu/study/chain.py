@@ -500,7 +500,7 @@ class _Walk:
         def push(element: ElementGradient, weight: float, depth: int) -> None:
             for use in element.uses:
                 for term in use.terms or ():
-                    if term.local == 0:  # contributes nothing: not worth following
+                    if term.product == 0:  # contributes nothing: not worth following
                         continue
                     node = use._node
                     priority = abs(term.product * weight)

@@ -100,12 +100,21 @@ class _Blocks:
         return self.numbers[id(element)]
 
 
+BREAK = re.compile(r" = |   via |  -> ")
+
+
 def fit(line: str, width: int | None) -> list[str]:
     """A long line broken before its ` = ` (and before `via`, `->`), continued indented."""
     if width is None or len(line) <= width:
         return [line]
     indent = " " * (len(line) - len(line.lstrip()) + 4)
-    tokens = re.split(r"(?= = )|(?=   via )|(?=  -> )", line)
+    tokens, depth, start = [], 0, 0
+    for position, character in enumerate(line):  # split at top level only, not in (...)
+        depth += {"(": 1, ")": -1}.get(character, 0)
+        if depth == 0 and position > start and BREAK.match(line, position):
+            tokens.append(line[start:position])
+            start = position
+    tokens.append(line[start:])
     lines, current = [], tokens[0]
     for token in tokens[1:]:
         if len(current) + len(token) > width and current.strip():

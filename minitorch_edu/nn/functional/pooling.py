@@ -78,6 +78,7 @@ class _PoolPlan:
         )
         self.padding = as_tuple(padding, 2, "padding")
         self.dilation = as_tuple(dilation, 2, "dilation")
+        self.ceil_mode = ceil_mode
         if any(k <= 0 for k in self.kernel_size):
             raise RuntimeError(f"{name}: kernel_size must be greater than zero, got {kernel_size}")
         if any(s <= 0 for s in self.stride):
@@ -109,6 +110,12 @@ class _PoolPlan:
                 f"{self.input_size[1]}). Calculated output size: ({channels}x"
                 f"{self.output_size[0]}x{self.output_size[1]}). Output size is too small"
             )
+
+    def __repr__(self) -> str:  # how the trace and the graph show a pooling call's options
+        return (
+            f"PoolPlan(kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"padding={self.padding}, dilation={self.dilation}, ceil_mode={self.ceil_mode})"
+        )
 
     def pad_amounts(self) -> list[int]:
         """mt.pad's (left, right, top, bottom): the padding, plus on the right/bottom what
