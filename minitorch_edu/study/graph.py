@@ -361,8 +361,11 @@ class _Drawing:
 
     def _constant(self, node: Function, position: int) -> None:
         """A box for an input that needs no gradient (data, targets, a mask)."""
+        name, value = self._saved_constant(node, position)
         found = self.constants.get((id(node), position))
-        name, value = found if found is not None else self._saved_constant(node, position)
+        if found is not None:  # the tape's numbers; its label unless ours names the tensor
+            name = found[0] if name.startswith("constant (") else name
+            value = found[1]
         lines = [name]
         if isinstance(value, Snapshot):
             lines.append(format_shape(value.shape))
