@@ -147,7 +147,12 @@ def explanation_text(explanation: Any, digits: int = 4, width: int | None = 100)
         lines.append("")
         lines.append("Backward formulas of the ops on the way:")
         op_width = max(map(len, explanation.formulas))
-        lines.extend(f"  {op:<{op_width}}  {f}" for op, f in explanation.formulas.items())
+        for op, formula in explanation.formulas.items():
+            first, *rest = formula.split(";  ")
+            lines.append(f"  {op:<{op_width}}  {first}" + (";" if rest else ""))
+            for position, part in enumerate(rest):
+                last = position == len(rest) - 1
+                lines.append(" " * (op_width + 4) + part + ("" if last else ";"))
     lines.append("")
     lines.append("Each gradient is the sum over the uses of its element; a use is the sum over")
     lines.append("the output elements j it reaches of (upstream gradient) * (local derivative):")
@@ -233,8 +238,8 @@ def _use_lines(element, use, indent, blocks, shown, lines, number) -> None:
         return
     plural = "s" if use.term_count != 1 else ""
     lines.append(
-        f"{inner}{use.term_count} nonzero term{plural} d{use.node_label}[j] * "
-        f"(d {use.node_label}[j] / d {where}):"
+        f"{inner}{use.term_count} term{plural} d{use.node_label}[j] * "
+        f"(d {use.node_label}[j] / d {where}), one per j where that derivative is not 0:"
     )
     _group_lines(use, use.parts, inner + "  ", element.label, blocks, shown, lines, number)
 
