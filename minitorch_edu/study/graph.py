@@ -172,6 +172,13 @@ class GraphPicture:
         except GraphvizNotFoundError:
             return None  # the notebook falls back to the text form
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the DOT text."""
+        return {"format": "graphviz-dot", "source": self.source}
+
     def __str__(self) -> str:
         return self.source
 

@@ -117,6 +117,14 @@ class Step:
         lines.extend(_value_lines(self, print_limit, digits, indent="    "))
         return "\n".join(lines)
 
+    def _repr_html_(self) -> str:
+        from minitorch_edu.study.display import step_html
+
+        return step_html(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.text())
+
     def to_dict(self, values: bool = True) -> dict[str, Any]:
         """JSON-ready; tensors as shape, dtype, summary and (when kept and `values`) numbers."""
         return {
@@ -646,6 +654,14 @@ class Tape:
 
     def __str__(self) -> str:
         return self.table()
+
+    def _repr_html_(self) -> str:
+        from minitorch_edu.study.display import tape_html
+
+        return tape_html(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.table())
 
     def __repr__(self) -> str:
         return f"<{self._heading()}>"
