@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+import textwrap
 from typing import Any
 
 from minitorch_edu.study.format import format_number, format_shape
@@ -123,7 +124,22 @@ def fit(line: str, width: int | None) -> list[str]:
         else:
             current += token
     lines.append(current)
-    return lines
+    fitted = []
+    for line in lines:  # still too long (no ` = ` to break at): break at spaces
+        if len(line) > width:
+            fitted.extend(
+                textwrap.wrap(
+                    line,
+                    width,
+                    subsequent_indent=indent,
+                    break_long_words=False,
+                    break_on_hyphens=False,
+                    drop_whitespace=True,
+                )
+            )
+        else:
+            fitted.append(line)
+    return fitted
 
 
 def explanation_text(explanation: Any, digits: int = 4, width: int | None = 100) -> str:
