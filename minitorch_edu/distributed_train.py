@@ -4,11 +4,12 @@
     minitorch-edu train --nproc 4 --zero          ... the optimizer state sharded (ZeRO-1)
 
 `--nproc N` starts N copies of the same command through torch's launcher
-(`torch.distributed.run`, the code behind `torchrun`), with a rendezvous on 127.0.0.1. Each
-copy sees torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT)
-and becomes one rank: it joins the process group (gloo on CPUs, NCCL with one GPU per rank
-on CUDA) and trains. Started by torchrun directly, `minitorch-edu train` is a rank the same
-way, which is how a run spans several machines (docs/data-parallel.md).
+(`torch.distributed.run`, the code behind `torchrun`; minitorch_edu/launch.py), with a
+rendezvous on 127.0.0.1. Each copy sees torchrun's environment (RANK, WORLD_SIZE,
+LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and becomes one rank: it joins the process group
+(gloo on CPUs, NCCL with one GPU per rank on CUDA) and trains. Started by torchrun
+directly, `minitorch-edu train` is a rank the same way, which is how a run spans several
+machines (docs/data-parallel.md).
 
 What each rank r of N does, step by step:
 
@@ -35,11 +36,8 @@ and padded to a multiple of M, depends on M).
 from __future__ import annotations
 
 import datetime
-import os
-import socket
 import sys
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -54,6 +52,7 @@ from minitorch_edu.checkpoint import (
 )
 from minitorch_edu.creation import manual_seed
 from minitorch_edu.data import DataLoader, DistributedSampler, TensorDataset
+from minitorch_edu.launch import torchrun_world
 from minitorch_edu.train import (
     CPU_THREADS,
     History,
@@ -79,80 +78,6 @@ if TYPE_CHECKING:
 # How long a rank waits for the others in one collective before giving up with an error
 # (torch's default is 30 minutes; evaluation and saving on rank 0 take seconds here).
 COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=5)
-LOOPBACK = "127.0.0.1"
-# What torchrun tells each worker; all of them set means "this process is a rank".
-TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
-
-
-class LaunchError(RuntimeError):
-    """A rank of `--nproc N` failed (its own output says why), or torchrun could not start."""
-
-
-def torchrun_world() -> tuple[int, int, int, int] | None:
-    """(rank, world size, local rank, local world size) when torchrun started this process."""
-    if not all(name in os.environ for name in TORCHRUN_VARIABLES):
-        return None
-    local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"]))
-    return (
-        int(os.environ["RANK"]),
-        int(os.environ["WORLD_SIZE"]),
-        int(os.environ["LOCAL_RANK"]),
-        local_world_size,
-    )
-
-
-def loopback_interface() -> str:
-    """The name of this machine's loopback network interface ("lo" on Linux, "lo0" on macOS)."""
-    names = [name for _, name in socket.if_nameindex() if name.startswith("lo")]
-    return names[0] if names else "lo"
-
-
-def port_in_use(port: int) -> bool:
-    """Whether something listens on `port` already (the rendezvous store will take it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("", port))
-        except OSError:
-            return True
-    return False
-
-
-# ---------------------------------------------------------------------- the launcher
-def launch(config: TrainConfig, argv: list[str], master_port: int | None) -> int:
-    """Start `minitorch-edu train ARGV` as config.nproc ranks through torch's launcher and wait
-    for them; the exit code is 0 when every rank succeeded."""
-    from torch.distributed.elastic.multiprocessing.api import SignalException
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.run import parse_args, run
-
-    port = 0 if master_port is None else master_port  # 0: the store takes a free port
-    launcher_arguments = [
-        "--nnodes=1",
-        f"--nproc-per-node={config.nproc}",
-        "--rdzv-backend=c10d",
-        f"--rdzv-endpoint={LOOPBACK}:{port}",
-        f"--rdzv-id={uuid.uuid4()}",
-        "--max-restarts=0",
-        "--monitor-interval=0.1",
-        "-m",
-        "minitorch_edu",
-        *argv,
-    ]
-    os.environ.setdefault("OMP_NUM_THREADS", str(CPU_THREADS))
-    if config.device == "cpu":
-        os.environ.setdefault("GLOO_SOCKET_IFNAME", loopback_interface())
-    try:
-        run(parse_args(launcher_arguments))
-    except ChildFailedError as failed:
-        ranks = ", ".join(
-            f"rank {rank} (exit code {failure.exitcode})"
-            for rank, failure in sorted(failed.failures.items())
-        )
-        raise LaunchError(f"{ranks} failed; the ranks' own messages are above") from None
-    except SignalException:  # Ctrl-C (or a kill): torchrun has stopped the ranks
-        raise KeyboardInterrupt from None
-    return 0
 
 
 # ---------------------------------------------------------------------- one rank

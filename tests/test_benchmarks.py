@@ -83,6 +83,13 @@ def test_phase_report_names_every_phase():
         assert phase in text
 
 
+def test_the_explain_benchmark_runs():
+    from benchmarks import explain
+
+    text = explain.report("cnn", 2, "conv1.bias", repeats=1)
+    assert "explain_gradient(conv1.bias[" in text and "target < 5 s" in text
+
+
 def test_the_data_parallel_benchmark_runs_the_same_step_on_both_sides():
     """benchmarks/distributed.py on 2 ranks, briefly: both sides start from the same loss,
     and every variant was timed."""

@@ -173,15 +173,11 @@ def _rank_environment(
         "OMP_NUM_THREADS": "1",
     }
     if "GLOO_SOCKET_IFNAME" not in os.environ:
+        from minitorch_edu.launch import loopback_interface
+
         settings["GLOO_SOCKET_IFNAME"] = loopback_interface()
     settings.update(extra or {})
     return settings
-
-
-def loopback_interface() -> str:
-    """The name of this machine's loopback network interface ("lo" on Linux, "lo0" on macOS)."""
-    names = [name for _, name in socket.if_nameindex() if name.startswith("lo")]
-    return names[0] if names else "lo"
 
 
 def _rank_main(
