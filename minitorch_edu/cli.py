@@ -312,11 +312,12 @@ def validate_train_arguments(arguments: argparse.Namespace) -> TrainConfig:
         _check_parent_directory("--save", arguments.save, error)
     sampler, nproc = _data_parallel_settings(arguments, saved, values["batch_size"], error)
     device = _resolve_device(values["device"], error)  # imports torch: the last check
-    if device == "cuda" and "RANK" not in os.environ and nproc > _cuda_device_count():
-        error(
-            f"argument --nproc: {nproc} processes on cuda need one GPU each; torch finds "
-            f"{_cuda_device_count()}"
-        )
+    if nproc > 1 and device == "cuda" and "RANK" not in os.environ:  # not yet a rank
+        if nproc > _cuda_device_count():
+            error(
+                f"argument --nproc: {nproc} processes on cuda need one GPU each; torch finds "
+                f"{_cuda_device_count()}"
+            )
     config = TrainConfig(
         data=data,
         data_path=data_path,

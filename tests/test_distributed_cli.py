@@ -187,6 +187,13 @@ def test_bad_data_parallel_options_are_usage_errors(capsys, arguments, message):
     assert message in usage_error(capsys, *arguments)
 
 
+def test_more_processes_than_gpus_is_a_usage_error(capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    error = usage_error(capsys, "--nproc", "2", "--device", "cuda")
+    assert "--nproc: 2 processes on cuda need one GPU each; torch finds 1" in error
+
+
 def test_an_occupied_port_is_a_usage_error(capsys):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
