@@ -44,10 +44,6 @@ import torch
 
 from minitorch_edu import nn
 from minitorch_edu.checkpoint import (
-    TRAINING_KEYS,
-    load_checkpoint,
-    payload_digest,
-    restore_rng_state,
     save_checkpoint,
 )
 from minitorch_edu.creation import manual_seed
@@ -57,17 +53,17 @@ from minitorch_edu.train import (
     CPU_THREADS,
     History,
     TrainingResult,
-    accuracy,
     build_model,
-    check_resumable,
     cpu_threads,
     epoch_line,
     load_torch_twin_class,
     optimizer_options,
     plot_history,
-    predict,
+    prepare_data,
     print_header,
     print_summary,
+    record_epoch,
+    resume,
     train_one_epoch,
     training_payload,
 )
@@ -124,16 +120,10 @@ def _run_data_parallel(
     from minitorch_edu.optim import ZeroRedundancyOptimizer
 
     main = rank == 0
-    images, labels = train_set.tensors
-    image_shape = tuple(images.shape[1:])
-    classes = int(max(labels.max().item(), test_set.tensors[1].max().item())) + 1
-    needs_digest = config.save is not None or config.resume is not None
-    data_digest = payload_digest([train_set.tensors, test_set.tensors]) if needs_digest else None
+    data = prepare_data(config, train_set, test_set)
+    train_set, test_set = data.train_set, data.test_set
+    image_shape, classes = data.image_shape, data.classes
     device, dtype = torch.device(config.device), getattr(torch, config.dtype)
-    train_set, test_set = (
-        TensorDataset(dataset.tensors[0].to(device, dtype), dataset.tensors[1].to(device))
-        for dataset in (train_set, test_set)
-    )
 
     manual_seed(config.seed)  # the initial weights (DDP broadcasts rank 0's anyway)
     model = build_model(config.model, image_shape, classes).to(device=device, dtype=dtype)
@@ -154,16 +144,7 @@ def _run_data_parallel(
 
     history, epoch, step = History(), 0, 0
     if config.resume is not None:
-        payload = load_checkpoint(config.resume, required_keys=TRAINING_KEYS)
-        check_resumable(config, payload, data_digest)
-        model.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
-        loader.load_state_dict(payload["loader"])
-        restore_rng_state(payload["rng"])
-        if twin is not None:
-            twin.load_state_dict(payload["torch_twin"])
-        history = History.from_dict(payload["metrics"])
-        epoch, step = payload["epoch"], payload["step"]
+        history, epoch, step = resume(config, data.digest, model, optimizer, loader, twin)
 
     if main:
         print_header(config, model, optimizer, image_shape, epoch)
@@ -193,13 +174,7 @@ def _run_data_parallel(
         step += len(losses)
         seconds += epoch_seconds
         twin_seconds += epoch_twin_seconds
-        history.step_loss += losses
-        history.train_loss.append(sum(losses) / len(losses))
-        history.test_accuracy.append(accuracy(lambda x: predict(model, x), test_set))
-        if twin is not None:
-            history.torch_step_loss += twin_losses
-            history.torch_train_loss.append(sum(twin_losses) / len(twin_losses))
-            history.torch_test_accuracy.append(accuracy(twin.predict, test_set))
+        record_epoch(history, losses, twin_losses, model, twin, test_set)
         if main:
             print(epoch_line(history, epoch, config.epochs, len(losses)), flush=True)
         if config.save is not None:
@@ -209,7 +184,7 @@ def _run_data_parallel(
                 twin.consolidate()
             if main:
                 payload = training_payload(
-                    config, model, optimizer, loader, twin, history, epoch, step, data_digest
+                    config, model, optimizer, loader, twin, history, epoch, step, data.digest
                 )
                 save_checkpoint(config.save, payload)
 

@@ -273,19 +273,75 @@ def run_training(
         return _run_training(config, train_set, test_set)
 
 
-def _run_training(
-    config: TrainConfig, train_set: TensorDataset, test_set: TensorDataset
-) -> TrainingResult:
+@dataclass
+class RunData:
+    """The data of a run, on its device and in its dtype, and what is known about it."""
+
+    train_set: TensorDataset
+    test_set: TensorDataset
+    image_shape: tuple[int, ...]  # (channels, height, width)
+    classes: int
+    digest: str | None  # of the data as given (checkpoints are tied to it), when needed
+
+
+def prepare_data(config: TrainConfig, train_set: TensorDataset, test_set: TensorDataset) -> RunData:
     images, labels = train_set.tensors
-    image_shape = tuple(images.shape[1:])
     classes = int(max(labels.max().item(), test_set.tensors[1].max().item())) + 1
     needs_digest = config.save is not None or config.resume is not None
-    data_digest = payload_digest([train_set.tensors, test_set.tensors]) if needs_digest else None
+    digest = payload_digest([train_set.tensors, test_set.tensors]) if needs_digest else None
     device, dtype = torch.device(config.device), getattr(torch, config.dtype)
     train_set, test_set = (
         TensorDataset(dataset.tensors[0].to(device, dtype), dataset.tensors[1].to(device))
         for dataset in (train_set, test_set)
     )
+    return RunData(train_set, test_set, tuple(images.shape[1:]), classes, digest)
+
+
+def resume(
+    config: TrainConfig,
+    data_digest: str | None,
+    model: nn.Module,
+    optimizer: optim.Optimizer,
+    loader: DataLoader,
+    twin: Any,
+) -> tuple[History, int, int]:
+    """Load config.resume into the run's parts; (history, epochs done, steps done)."""
+    payload = load_checkpoint(config.resume, required_keys=TRAINING_KEYS)
+    check_resumable(config, payload, data_digest)
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    loader.load_state_dict(payload["loader"])
+    restore_rng_state(payload["rng"])
+    if twin is not None:
+        twin.load_state_dict(payload["torch_twin"])
+    return History.from_dict(payload["metrics"]), payload["epoch"], payload["step"]
+
+
+def record_epoch(
+    history: History,
+    losses: list[float],
+    twin_losses: list[float],
+    model: nn.Module,
+    twin: Any,
+    test_set: TensorDataset,
+) -> None:
+    """Add an epoch's losses and the test accuracy after it (ours and the twin's) to history."""
+    history.step_loss += losses
+    history.train_loss.append(sum(losses) / len(losses))
+    history.test_accuracy.append(accuracy(lambda x: predict(model, x), test_set))
+    if twin is not None:
+        history.torch_step_loss += twin_losses
+        history.torch_train_loss.append(sum(twin_losses) / len(twin_losses))
+        history.torch_test_accuracy.append(accuracy(twin.predict, test_set))
+
+
+def _run_training(
+    config: TrainConfig, train_set: TensorDataset, test_set: TensorDataset
+) -> TrainingResult:
+    data = prepare_data(config, train_set, test_set)
+    train_set, test_set = data.train_set, data.test_set
+    image_shape, classes = data.image_shape, data.classes
+    device, dtype = torch.device(config.device), getattr(torch, config.dtype)
 
     manual_seed(config.seed)  # the initial weights
     model = build_model(config.model, image_shape, classes).to(device=device, dtype=dtype)
@@ -301,16 +357,7 @@ def _run_training(
 
     history, epoch, step = History(), 0, 0
     if config.resume is not None:
-        payload = load_checkpoint(config.resume, required_keys=TRAINING_KEYS)
-        check_resumable(config, payload, data_digest)
-        model.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
-        loader.load_state_dict(payload["loader"])
-        restore_rng_state(payload["rng"])
-        if twin is not None:
-            twin.load_state_dict(payload["torch_twin"])
-        history = History.from_dict(payload["metrics"])
-        epoch, step = payload["epoch"], payload["step"]
+        history, epoch, step = resume(config, data.digest, model, optimizer, loader, twin)
 
     print_header(config, model, optimizer, image_shape, epoch)
     seconds, twin_seconds = [], []
@@ -324,17 +371,11 @@ def _run_training(
         step += len(losses)
         seconds += epoch_seconds
         twin_seconds += epoch_twin_seconds
-        history.step_loss += losses
-        history.train_loss.append(sum(losses) / len(losses))
-        history.test_accuracy.append(accuracy(lambda x: predict(model, x), test_set))
-        if twin is not None:
-            history.torch_step_loss += twin_losses
-            history.torch_train_loss.append(sum(twin_losses) / len(twin_losses))
-            history.torch_test_accuracy.append(accuracy(twin.predict, test_set))
+        record_epoch(history, losses, twin_losses, model, twin, test_set)
         print(epoch_line(history, epoch, config.epochs, len(losses)), flush=True)
         if config.save is not None:
             payload = training_payload(
-                config, model, optimizer, loader, twin, history, epoch, step, data_digest
+                config, model, optimizer, loader, twin, history, epoch, step, data.digest
             )
             save_checkpoint(config.save, payload)
 
