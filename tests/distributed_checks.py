@@ -166,10 +166,13 @@ def data_parallel_checks(rank: int, world_size: int) -> dict:
     # 5. find_unused_parameters: a head that only even ranks use.
     results["unused"] = unused_parameters(rank, mine[0])
 
-    # 6. Clear refusals that leave the group usable.
+    # 6. Buffers: rank 0's at construction and, with broadcast_buffers, at every forward.
+    results["buffers"] = buffers(rank)
+
+    # 7. Clear refusals that leave the group usable.
     results["refusals"] = refusals(rank)
 
-    # 7. The study view: one element across the ranks, from a trace taken on every rank.
+    # 8. The study view: one element across the ranks, from a trace taken on every rank.
     results["study"] = study_all_reduce(rank, mine[0])
     return results
 
@@ -292,6 +295,19 @@ def against_torch_ddp(rank: int, batches: list) -> dict:
         "torch buckets": [torch_buckets[i] for i in sorted(torch_buckets)],
         "state_dict keys": (list(ours.state_dict()), list(theirs.state_dict())),
     }
+
+
+def buffers(rank: int) -> dict:
+    seen = {}
+    for broadcast in (True, False):
+        network = mt.nn.Linear(FEATURES, 2).double()
+        network.register_buffer("count", torch.full((2,), float(rank)))
+        ddp = DistributedDataParallel(network, broadcast_buffers=broadcast)
+        at_construction = network.count.data.clone()
+        network.count.data.fill_(10.0 + rank)  # each rank changes its own copy
+        ddp(torch.zeros(1, FEATURES, dtype=torch.float64))
+        seen[broadcast] = (at_construction, network.count.data.clone())
+    return seen
 
 
 def refusals(rank: int) -> dict:

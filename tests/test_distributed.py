@@ -126,6 +126,17 @@ def test_a_parameter_without_gradient_is_named_at_the_next_forward(ranks):
     assert message.endswith("rank 1: even.weight, even.bias, never.weight, never.bias")
 
 
+def test_buffers_are_rank_0s_at_construction_and_at_every_forward(ranks):
+    for rank, result in enumerate(ranks):
+        at_construction, after_forward = result["buffers"][True]
+        assert at_construction.tolist() == [0.0, 0.0]  # rank 0's
+        assert after_forward.tolist() == [10.0, 10.0]  # rank 0's change, broadcast at forward
+        # broadcast_buffers=False: the buffers are left as each rank has them, as in torch
+        at_construction, after_forward = result["buffers"][False]
+        assert at_construction.tolist() == [rank, rank]
+        assert after_forward.tolist() == [10.0 + rank] * 2
+
+
 def test_refusals_say_what_is_wrong(ranks):
     messages = ranks[0]["refusals"]
     assert "same model on every rank" in messages["mismatched"]
