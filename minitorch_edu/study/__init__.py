@@ -3,6 +3,7 @@
 trace()             record every op of a forward and backward pass, with its numbers
 explain_gradient()  the chain rule for one element of a gradient, with the numbers
 explain_step()      one optimizer step written out for one element, with the numbers
+explore()           whole training steps recorded for the explorer page (save_html)
 to_dot/render/draw  pictures of the computation graph
 gradcheck()         analytic gradients against central finite differences
 examples            small built-in runs of all of these (`minitorch-edu explain ...`)
@@ -16,6 +17,7 @@ from minitorch_edu.study.chain import (
     Use,
     explain_gradient,
 )
+from minitorch_edu.study.explore import Exploration, ExploreError, explore
 from minitorch_edu.study.format import Snapshot, snapshot
 from minitorch_edu.study.gradcheck import GradcheckError, GradcheckResult, gradcheck
 from minitorch_edu.study.graph import GraphPicture, GraphvizNotFoundError, draw, render, to_dot
@@ -31,6 +33,8 @@ from minitorch_edu.study.trace import BackwardPass, Step, Tape, trace
 __all__ = [
     "BackwardPass",
     "ElementGradient",
+    "ExploreError",
+    "Exploration",
     "GradcheckError",
     "GradcheckResult",
     "GradientExplanation",
@@ -48,6 +52,7 @@ __all__ = [
     "draw",
     "explain_gradient",
     "explain_step",
+    "explore",
     "gradcheck",
     "render",
     "snapshot",
