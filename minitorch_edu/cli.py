@@ -5,6 +5,7 @@
     minitorch-edu train --model cnn --optimizer adam --epochs 5 --plot curves.png
     minitorch-edu train --data mnist:/data/mnist --model cnn --device cuda --save run.pt
     minitorch-edu train --resume run.pt --epochs 20
+    minitorch-edu explore --model cnn --steps 3   a page that steps through training steps
 
 Arguments are checked before anything runs; a bad one is a usage error (exit code 2) that
 says what was wrong. Errors met while running (a damaged data file or checkpoint, a checkpoint
@@ -34,6 +35,7 @@ from minitorch_edu.data import (
     load_digits,
     load_mnist,
 )
+from minitorch_edu.explore_cli import add_explore_command
 from minitorch_edu.study.cli import add_explain_command
 from minitorch_edu.train import (
     TRAJECTORY_OPTIONS,
@@ -117,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_train_command(commands)
     add_explain_command(commands)
+    add_explore_command(commands)
     return parser
 
 

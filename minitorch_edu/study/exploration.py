@@ -112,9 +112,97 @@ def explore(
     chosen = _check_elements(elements, parameters)
     batch_list = _batches(inputs, targets, batches, steps)
     recorder = _Recorder(model, loss_fn, optimizer, parameters, chosen, max_terms, max_elements)
-    for number, (batch_inputs, batch_targets) in enumerate(batch_list, start=1):
-        recorder.record_step(number, batch_inputs, batch_targets)
+    from minitorch_edu.train import CPU_THREADS, cpu_threads
+
+    with cpu_threads(CPU_THREADS):  # small ops: threads cost more than they give (see train)
+        for number, (batch_inputs, batch_targets) in enumerate(batch_list, start=1):
+            recorder.record_step(number, batch_inputs, batch_targets)
     return recorder.finish(title or f"{type(model).__name__}, {type(optimizer).__name__}")
+
+
+# ---------------------------------------------------------------------- what to record
+@dataclass
+class Setup:
+    """What `explore` needs, gathered by `digits_setup` or `load_script`."""
+
+    model: Any
+    loss_fn: Any
+    optimizer: Optimizer
+    inputs: Any = None
+    targets: Any = None
+    batches: Any = None
+    elements: dict[str, list[tuple[int, ...]]] = field(default_factory=dict)
+    title: str | None = None
+
+
+def digits_setup(
+    model: str = "cnn",
+    optimizer: str = "adam",
+    *,
+    batch: int = 8,
+    steps: int = 3,
+    seed: int = 0,
+    lr: float | None = None,
+    momentum: float | None = None,
+) -> Setup:
+    """The run `minitorch-edu explore` records: `model` ("cnn": LeNet, or "mlp") and
+    `optimizer` as `minitorch-edu train` builds them (same default learning rates and
+    momentum), weights from `seed`, and `steps` batches of `batch` normalised 8x8 digits
+    from the training split, drawn without replacement in an order set by `seed`."""
+    from minitorch_edu.cli import DEFAULT_LEARNING_RATES, DEFAULT_MOMENTUM, DIGITS_SPLIT_SEED
+    from minitorch_edu.creation import manual_seed
+    from minitorch_edu.data import load_digits
+    from minitorch_edu.nn import CrossEntropyLoss
+    from minitorch_edu.train import build_model, build_optimizer
+
+    images, labels = load_digits("train", seed=DIGITS_SPLIT_SEED, normalize=True).tensors
+    if steps * batch > len(images):
+        raise ExploreError(
+            f"explore: {steps} steps of {batch} samples need {steps * batch} digits; the "
+            f"training split has {len(images)}"
+        )
+    manual_seed(seed)
+    network = build_model(model, tuple(images.shape[1:]), int(labels.max().item()) + 1)
+    rate = DEFAULT_LEARNING_RATES[optimizer] if lr is None else lr
+    momentum = DEFAULT_MOMENTUM.get(optimizer, 0.0) if momentum is None else momentum
+    chosen = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    batches = [
+        (images[chosen[i * batch : (i + 1) * batch]], labels[chosen[i * batch : (i + 1) * batch]])
+        for i in range(steps)
+    ]
+    return Setup(
+        model=network,
+        loss_fn=CrossEntropyLoss(),
+        optimizer=build_optimizer(optimizer, list(network.parameters()), rate, momentum),
+        batches=batches,
+    )
+
+
+def load_script(path: str | Path) -> Setup:
+    """Run a user's FILE.py (as module `minitorch_edu_explore`) and take what it defines:
+    model, optimizer, loss_fn, and inputs and targets or batches; elements and title if
+    there."""
+    import runpy
+
+    names = runpy.run_path(str(path), run_name="minitorch_edu_explore")
+    missing = [name for name in ("model", "optimizer", "loss_fn") if name not in names]
+    if "batches" not in names and "inputs" not in names:
+        missing.append("inputs and targets (or batches)")
+    if missing:
+        raise ExploreError(
+            f"explore: {path} must define model, optimizer, loss_fn and inputs/targets (or "
+            f"batches); it does not define {', '.join(missing)}"
+        )
+    return Setup(
+        model=names["model"],
+        loss_fn=names["loss_fn"],
+        optimizer=names["optimizer"],
+        inputs=names.get("inputs"),
+        targets=names.get("targets"),
+        batches=names.get("batches"),
+        elements=dict(names.get("elements") or {}),
+        title=names.get("title") or Path(path).name,
+    )
 
 
 # ---------------------------------------------------------------------- the result
