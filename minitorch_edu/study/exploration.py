@@ -234,6 +234,10 @@ class Exploration:
         """The JSON-ready recording the page embeds (schema: docs/explorer.md)."""
         return self.data
 
+    def tensor(self, number: int) -> torch.Tensor:
+        """Entry `number` of the recording's tensor table, as a torch.Tensor."""
+        return decode_tensor(self.data, number)
+
     def to_json(self) -> str:
         return json.dumps(self.data, allow_nan=False, separators=(",", ":"))
 
@@ -265,6 +269,42 @@ class Exploration:
             f"<Exploration {self.title!r}: {steps} training step{'s' * (steps != 1)} "
             f"(loss {losses}), {count} steps on the timeline; .save_html(path) writes the page>"
         )
+
+
+def read_trace(page: str | Path) -> dict[str, Any]:
+    """The recording embedded in an explorer page (a path, or the page's HTML text)."""
+    text = page if isinstance(page, str) and page.lstrip().startswith("<") else None
+    if text is None:
+        text = Path(page).read_text(encoding="utf-8")
+    start_tag = '<script type="application/json" id="minitorch-edu-trace">'
+    start = text.find(start_tag)
+    if start < 0:
+        raise ValueError('read_trace: no <script id="minitorch-edu-trace"> in this page')
+    start += len(start_tag)
+    return json.loads(text[start : text.index("</script>", start)])
+
+
+def decode_tensor(trace: dict[str, Any], number: int) -> torch.Tensor:
+    """Entry `number` of a recording's `tensors` as a torch.Tensor: shaped as recorded, or
+    (when only its first `count` elements were embedded) those elements, flat."""
+    entry = trace["tensors"][number]
+    if "count" not in entry:
+        raise ValueError(f"decode_tensor: tensor {number} was recorded as a summary only")
+    buffer = _inflate(trace["blob"]["data"])
+    dtype = {"float32": torch.float32, "float64": torch.float64, "int32": torch.int32}.get(
+        entry["dtype"], torch.uint8
+    )
+    size = _ITEM_SIZES[entry["dtype"]]
+    raw = buffer[entry["offset"] : entry["offset"] + entry["count"] * size]
+    values = torch.frombuffer(bytearray(raw), dtype=dtype)
+    if entry["count"] == math.prod(entry["shape"]):
+        return values.reshape(entry["shape"])
+    return values
+
+
+@functools.lru_cache(maxsize=4)
+def _inflate(data: str) -> bytes:
+    return zlib.decompress(base64.b64decode(data))
 
 
 def render_page(title: str, trace_json: str) -> str:
@@ -606,6 +646,7 @@ class _Recorder:
             _check_loss(loss)
             loss.backward(retain_graph=True)  # keep saved tensors: the chain rule reads them
         begin = len(self.timeline)
+        self.hooked: dict[str, dict[str, Any]] = {}
         graph_number = self._graph(tape)
         gradients = self._explain_gradients(tape, loss)
         _release_graph(loss)
@@ -667,7 +708,7 @@ class _Recorder:
         nodes: list[dict[str, Any]] = []
         edges: list[dict[str, Any]] = []
         leaves: dict[str, dict[str, Any]] = {}
-        for step in tape.forward_steps:
+        for step in _forward_steps(tape):
             scope = tape.step_scopes.get(step.index, "")
             node_id = step.output_names[0]
             for position, (name, value, number) in enumerate(
@@ -714,9 +755,11 @@ class _Recorder:
         received: dict[int, list[tuple[Step, int]]] = {}  # node or leaf id -> [(step, output)]
         leaf_shares: dict[int, list[tuple[Step, int]]] = {}
         scopes = {}
-        for step in tape.forward_steps:
+        for step in _forward_steps(tape):
             scopes[step.output_names[0]] = tape.step_scopes.get(step.index, "")
         for step in tape.steps:
+            if step.direction == "forward" and step.backward_pass is not None:
+                continue  # a hook's own arithmetic: its effect is the hook step
             if step.direction == "forward":
                 scope = tape.step_scopes.get(step.index, "")
                 phase = "loss" if scope.split(".")[0] == LOSS_SCOPE else "forward"
@@ -780,9 +823,11 @@ class _Recorder:
     def _accumulation(self, number: int, name: str, arrived: list, module: str) -> None:
         """A gradient summed over a result's uses: what the engine's `pending` sum did."""
         parts, names = [], []
+        repeated = len({id(step) for step, _ in arrived}) < len(arrived)
         for step, position in arrived:
             parts.append(step.outputs[position].values)
-            names.append(f"d{name} via {step.input_names[0][1:]}")
+            user = step.input_names[0][1:]
+            names.append(f"d{name} via {user}" + (f" (input {position})" if repeated else ""))
         total = parts[0]
         for part in parts[1:]:
             total = total + part  # in the order the engine added them, in their dtype
@@ -811,6 +856,10 @@ class _Recorder:
             total = part if total is None else total + part
         names = ", ".join(getattr(h, "__name__", type(h).__name__) for h in hooks)
         inputs = [] if total is None else [{"name": f"d{name}", "tensor": self.tensors.add(total)}]
+        self.hooked[name] = {
+            "hooks": names,
+            "before_hooks": inputs[0]["tensor"] if inputs else None,
+        }
         self.timeline.append(
             {
                 "index": len(self.timeline),
@@ -830,6 +879,8 @@ class _Recorder:
         """Per graph node: its value and gradient (tensor numbers), and each use's share."""
         values: dict[str, dict[str, Any]] = {}
         for step in tape.steps:
+            if step.direction == "forward" and step.backward_pass is not None:
+                continue
             if step.direction == "forward":
                 for name, value in zip(step.input_names, step.inputs):
                     if isinstance(value, Snapshot) and name not in values:
@@ -861,6 +912,8 @@ class _Recorder:
                     values.setdefault(name, {"uses": []})["grad"] = self.tensors.add(
                         step.outputs[0]
                     )
+        for name, hooked in self.hooked.items():
+            values.setdefault(name, {"uses": []}).update(hooked)
         return values
 
     # ------------------------------------------------------------------ the chain rule
@@ -1023,7 +1076,7 @@ class _Recorder:
                 }
             )
         computed = work.theta
-        entry["matches"] = _agrees(computed, after)
+        entry["matches"] = _agrees(computed, after, theta)
         entry["stage"] = STAGE
         return entry
 
@@ -1073,12 +1126,15 @@ def _copy(value: Any) -> Any:
     return value.detach().clone() if isinstance(value, torch.Tensor) else value
 
 
-def _agrees(computed: torch.Tensor, actual: torch.Tensor, rtol: float = 1e-6) -> bool:
-    computed, actual = computed.double(), actual.double()
-    scale = torch.maximum(computed.abs(), actual.abs())
-    return bool(
-        ((computed - actual).abs() <= rtol * scale + 1e-30).all() or torch.equal(computed, actual)
-    )
+def _agrees(computed: torch.Tensor, actual: torch.Tensor, before: torch.Tensor) -> bool:
+    """Whether the lines' θ_t is the real step's, element by element, up to rounding: the
+    real step may fuse a multiply and an add that the lines round twice, so a few units in
+    the last place of the numbers involved are allowed."""
+    eps = torch.finfo(actual.dtype).eps if actual.is_floating_point() else 0.0
+    computed, actual, before = computed.double(), actual.double(), before.double()
+    scale = torch.maximum(torch.maximum(computed.abs(), actual.abs()), before.abs())
+    close = (computed - actual).abs() <= 8 * eps * scale
+    return bool((close | (computed.isnan() & actual.isnan())).all())
 
 
 def _json_value(value: Any) -> Any:
@@ -1117,6 +1173,11 @@ def _check_loss(loss: Any) -> None:
             f"explore: the loss must be one number, got shape {list(loss.shape)} (reduce it "
             "with .mean() or .sum())"
         )
+
+
+def _forward_steps(tape: Tape) -> list[Step]:
+    """The forward pass's ops (not those a hook ran during backward)."""
+    return [step for step in tape.forward_steps if step.backward_pass is None]
 
 
 def _release_graph(loss: Tensor) -> int:

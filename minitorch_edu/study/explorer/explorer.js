@@ -357,9 +357,14 @@ const Explorer = (() => {
     chain.append(element("div", "note", uses.length === 1
       ? `${node} is used once, so the gradient is that use's share:`
       : `the sum over its ${uses.length} uses, each use's share of the gradient:`));
+    const beforeHooks = values.before_hooks !== undefined && values.before_hooks !== null
+      ? Tensors.at(Tensors.get(values.before_hooks), index) : gradient;
     const table = partsTable(["use", "share"], uses.map((use, i) => [
-      `via ${use.node} (${use.op}, input ${use.position})`, shares[i]]), "uses", gradient);
+      `via ${use.node} (${use.op}, input ${use.position})`, shares[i]]), "uses", beforeHooks);
     chain.append(table);
+    if (values.hooks) {
+      chain.append(element("div", "note", `then the hooks on ${node} (${values.hooks}) turned that sum, ${format(beforeHooks, 8)}, into the gradient passed on, ${format(gradient, 8)}.`));
+    }
     const explained = ((step.gradients || {})[node] || { explained: [] }).explained
       .find((e) => e.index.length === index.length && e.index.every((v, d) => v === index[d]));
     uses.forEach((use, i) => {
