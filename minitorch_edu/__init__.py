@@ -12,6 +12,7 @@ import torch as _torch
 
 from minitorch_edu import autograd
 from minitorch_edu.autograd import (
+    Formula,
     Function,
     Tensor,
     enable_grad,

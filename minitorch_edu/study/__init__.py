@@ -2,6 +2,7 @@
 
 trace()             record every op of a forward and backward pass, with its numbers
 explain_gradient()  the chain rule for one element of a gradient, with the numbers
+gradient_by_sample() a gradient split by sample, for every element at once
 explain_step()      one optimizer step written out for one element, with the numbers
 explore()           whole training steps recorded for the explorer page (save_html)
 to_dot/render/draw  pictures of the computation graph
@@ -13,6 +14,7 @@ from minitorch_edu.study import examples
 from minitorch_edu.study.chain import (
     ElementGradient,
     GradientExplanation,
+    Group,
     Term,
     Use,
     explain_gradient,
@@ -28,6 +30,7 @@ from minitorch_edu.study.optimizer_step import (
     StepExplanation,
     explain_step,
 )
+from minitorch_edu.study.samples import SampleGradients, SampleShares, gradient_by_sample
 from minitorch_edu.study.trace import BackwardPass, Step, Tape, trace
 
 __all__ = [
@@ -40,8 +43,11 @@ __all__ = [
     "GradientExplanation",
     "GraphPicture",
     "GraphvizNotFoundError",
+    "Group",
     "Hyperparameter",
     "Line",
+    "SampleGradients",
+    "SampleShares",
     "Snapshot",
     "StateEntry",
     "Step",
@@ -54,6 +60,7 @@ __all__ = [
     "explain_step",
     "explore",
     "gradcheck",
+    "gradient_by_sample",
     "render",
     "snapshot",
     "to_dot",

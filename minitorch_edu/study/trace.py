@@ -39,7 +39,13 @@ import torch
 from minitorch_edu.autograd import function
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
-from minitorch_edu.study.format import Labeller, Snapshot, format_number, format_shape, snapshot
+from minitorch_edu.study.format import (
+    Labeller,
+    Snapshot,
+    format_shape,
+    option_text,
+    snapshot,
+)
 
 Value = Snapshot | int | float | bool | str | None  # what a step records for one input or output
 
@@ -730,8 +736,4 @@ def _value_dict(name: str, value: Value, values: bool) -> dict[str, Any] | None:
 
 
 def _option_text(value: Any) -> str:
-    if isinstance(value, torch.Tensor):
-        return f"tensor{format_shape(value.shape)}"
-    if isinstance(value, float):
-        return format_number(value, 6)
-    return repr(value)
+    return option_text(value)
