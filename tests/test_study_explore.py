@@ -133,22 +133,37 @@ def test_the_timeline_has_every_phase_in_order(lenet):
     assert any(e["from"] == "conv1.weight" and e["shape"] == [6, 1, 5, 5] for e in graph["edges"])
 
 
-def test_explained_elements_add_up_to_torchs_gradient(lenet):
-    """The chosen elements (each parameter's largest gradient, and fc1.weight[3, 5] asked for
-    with --element): terms upstream x local, plus the smaller ones summed, give the gradient."""
+def test_every_gradient_is_split_by_sample_and_chosen_elements_term_by_term(lenet):
+    """Every element's gradient, split by sample, adds up to torch's gradient; the chosen
+    elements (the largest gradients, and fc1.weight[3, 5] asked for with --element) are
+    explained term by term, and every level of their grouping adds up to torch's gradient."""
     _, trace, twin = lenet
     for number, theirs in enumerate(twin, start=1):
         gradients = training_step(trace, number)["gradients"]
         assert [3, 5] in [e["index"] for e in gradients["fc1.weight"]["explained"]]
         for name, grad in theirs.grads.items():
+            (use,) = gradients[name]["by_sample"]
+            samples = decode_tensor(trace, use["samples"])
+            assert samples.shape == (BATCH, *grad.shape)
+            assert close(samples.double().sum(0), grad), (number, name)
+            assert len(gradients[name]["explained"]) >= 3
             for explained in gradients[name]["explained"]:
                 expected = grad[tuple(explained["index"])].item()
                 assert math.isclose(explained["value"], expected, rel_tol=1e-4, abs_tol=1e-7)
-                (use,) = explained["uses"]
-                parts = [t["product"] for t in use["terms"]] + [use["left_out_sum"]]
-                assert math.isclose(math.fsum(parts), expected, rel_tol=1e-4, abs_tol=1e-7)
-                for term in use["terms"]:
-                    assert math.isclose(term["product"], term["upstream"] * term["local"])
+                (detail,) = explained["elements"][0]["uses"]
+                adds_up(detail["parts"], expected)
+
+
+def adds_up(group, expected):
+    """A group's listed subgroups (or terms) and the rest add up to it, at every level."""
+    parts = [g["value"] for g in group["groups"]] + [t["product"] for t in group["terms"]]
+    total = math.fsum(parts) + group["left_out_sum"]
+    assert math.isclose(total, expected, rel_tol=1e-4, abs_tol=1e-7), group["index"]
+    for term in group["terms"]:
+        assert math.isclose(term["product"], term["upstream"] * term["local"], rel_tol=1e-6)
+    for subgroup in group["groups"]:
+        if subgroup["opened"]:
+            adds_up(subgroup, subgroup["value"])
 
 
 def test_the_update_rule_for_every_element_is_explain_steps(lenet):

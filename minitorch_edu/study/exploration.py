@@ -62,6 +62,7 @@ from minitorch_edu.study.optimizer_step import (
     _Work,
     explain_step,
 )
+from minitorch_edu.study.samples import gradient_by_sample
 from minitorch_edu.study.trace import Step, Tape
 
 FORMAT = "minitorch_edu.explorer"
@@ -89,7 +90,8 @@ def explore(
     steps: int = 1,
     batches: Iterable[tuple[Any, Any]] | None = None,
     elements: dict[str, Iterable[tuple[int, ...]]] | None = None,
-    max_terms: int = 8,
+    top_elements: int = 3,
+    max_terms: int = 6,
     max_elements: int = MAX_ELEMENTS,
     title: str | None = None,
 ) -> Exploration:
@@ -101,9 +103,10 @@ def explore(
     optimizer  an mt.optim SGD, Adagrad, RMSprop, Adam or AdamW over the model's parameters
     inputs, targets   one batch, used for every step (a tuple of inputs is unpacked into
                model(*inputs)); or give `batches`, an iterable of (inputs, targets), one per step
-    elements   parameter elements to explain term by term, besides the largest gradient of
-               each parameter: {"conv1.weight": [(0, 0, 2, 2)], ...}
-    max_terms  terms listed per use in those explanations (the rest are summed)
+    elements   parameter elements to explain term by term, besides the `top_elements`
+               largest gradients of each parameter: {"conv1.weight": [(0, 0, 2, 2)], ...}
+               (every element's gradient is split by sample in any case)
+    max_terms  terms listed per group in those explanations (the rest are summed)
     max_elements  activations with more elements are embedded in part (see MAX_ELEMENTS)
     """
     parameters = _check_model(model, optimizer)
@@ -111,7 +114,10 @@ def explore(
         raise ExploreError(f"explore: steps must be a positive integer, got {steps!r}")
     chosen = _check_elements(elements, parameters)
     batch_list = _batches(inputs, targets, batches, steps)
+    if isinstance(top_elements, bool) or not isinstance(top_elements, int) or top_elements < 0:
+        raise ExploreError(f"explore: top_elements must be 0 or more, got {top_elements!r}")
     recorder = _Recorder(model, loss_fn, optimizer, parameters, chosen, max_terms, max_elements)
+    recorder.top_elements = top_elements
     from minitorch_edu.train import CPU_THREADS, cpu_threads
 
     with cpu_threads(CPU_THREADS):  # small ops: threads cost more than they give (see train)
@@ -901,7 +907,7 @@ class _Recorder:
                     values.setdefault(name[1:], {"uses": []})["uses"].append(
                         {
                             "node": node,
-                            "op": step.op,
+                            "op": step.op.removesuffix("Backward"),
                             "position": position,
                             "share": self.tensors.add(share),
                         }
@@ -918,17 +924,19 @@ class _Recorder:
 
     # ------------------------------------------------------------------ the chain rule
     def _explain_gradients(self, tape: _ScopedTape, loss: Tensor) -> dict[str, Any]:
-        """Per parameter: its chosen elements explained term by term (explain_gradient)."""
+        """Per parameter: every element's gradient split by sample (gradient_by_sample), and
+        the chosen elements explained term by term (explain_gradient): the `top_elements`
+        largest gradients and those named in `elements`."""
         result: dict[str, Any] = {}
         explained: dict[str, list[GradientExplanation]] = {}
         for name, parameter in self.parameters:
             if parameter.grad is None:
                 continue
-            indices = [_largest(parameter.grad.data)]
+            by_sample = gradient_by_sample(loss, parameter, tape=tape, names=self.names)
+            indices = _largest(parameter.grad.data, self.top_elements)
             indices += [i for i in self.chosen.get(name, []) if i not in indices]
-            found = []
-            for index in indices:
-                explanation = explain_gradient(
+            found = [
+                explain_gradient(
                     loss,
                     parameter,
                     index,
@@ -937,9 +945,22 @@ class _Recorder:
                     max_terms=self.max_terms,
                     max_depth=0,
                 )
-                found.append(explanation)
+                for index in indices
+            ]
             explained[name] = found
-            result[name] = {"explained": [_explanation_dict(e) for e in found]}
+            result[name] = {
+                "by_sample": [
+                    {
+                        "node": use.node_label,
+                        "op": use.op,
+                        "position": use.input_position,
+                        "input_name": use.input_name,
+                        "samples": self.tensors.add(use.samples.to(parameter.dtype), whole=True),
+                    }
+                    for use in by_sample.uses
+                ],
+                "explained": [e.to_dict() for e in found],
+            }
         self.result.explanations.append(explained)
         return result
 
@@ -962,7 +983,7 @@ class _Recorder:
         with ExitStack() as stack:
             for name, parameter in self.parameters:
                 if parameter.grad is not None and self._group_of(parameter) >= 0:
-                    index = _largest(parameter.grad.data)
+                    (index,) = _largest(parameter.grad.data)
                     explained[name] = stack.enter_context(
                         explain_step(self.optimizer, parameter, index, names={parameter: name})
                     )
@@ -1151,13 +1172,18 @@ def _numeric(x: Any) -> bool:
     return isinstance(x, int | float | bool | torch.Tensor)
 
 
-def _largest(grad: torch.Tensor) -> tuple[int, ...]:
-    flat = int(grad.abs().reshape(-1).argmax().item())
-    index = []
-    for size in reversed(grad.shape):
-        index.append(flat % size)
-        flat //= size
-    return tuple(reversed(index))
+def _largest(grad: torch.Tensor, count: int = 1) -> list[tuple[int, ...]]:
+    """The indices of the `count` largest |grad| elements, largest first."""
+    magnitudes = grad.abs().reshape(-1)
+    flats = magnitudes.topk(min(count, magnitudes.numel())).indices.tolist()
+    found = []
+    for flat in flats:
+        index = []
+        for size in reversed(grad.shape):
+            index.append(flat % size)
+            flat //= size
+        found.append(tuple(reversed(index)))
+    return found
 
 
 def _check_loss(loss: Any) -> None:
@@ -1188,40 +1214,6 @@ def _release_graph(loss: Tensor) -> int:
     for node in order:
         node.release()
     return len(order)
-
-
-def _explanation_dict(explanation: GradientExplanation) -> dict[str, Any]:
-    element = explanation.element
-    return {
-        "index": list(explanation.index),
-        "value": _number(explanation.value),
-        "path_count": explanation.path_count,
-        "paths": explanation.paths,
-        "uses": [
-            {
-                "op": use.op,
-                "node": use.node_label,
-                "formula": use.formula,
-                "position": use.input_position,
-                "value": _number(use.value),
-                "terms": None
-                if use.terms is None
-                else [
-                    {
-                        "output_index": list(term.output_index),
-                        "upstream": _number(term.upstream),
-                        "local": _number(term.local),
-                        "product": _number(term.product),
-                    }
-                    for term in use.terms
-                ],
-                "terms_left_out": use.terms_left_out,
-                "left_out_sum": _number(use.left_out_sum),
-                "note": use.note,
-            }
-            for use in element.uses
-        ],
-    }
 
 
 def _describe_modules(model: Any, loss_fn: Any) -> list[dict[str, Any]]:

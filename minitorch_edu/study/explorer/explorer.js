@@ -339,8 +339,9 @@ const Explorer = (() => {
     drawChainRule(panel, step, node, index, gradient);
   }
 
-  // d loss / d x[i] = sum over the uses of x of each use's share (and, where recorded,
-  // each share split further: per sample, or term by term).
+  // d loss / d x[i] = sum over the uses of x of each use's share; for a parameter each
+  // share split by sample (every element), and term by term (the elements explained when
+  // the page was recorded).
   function drawChainRule(panel, step, node, index, gradient) {
     panel.append(element("h3", "", "chain rule"));
     const chain = element("div", "chain");
@@ -353,64 +354,119 @@ const Explorer = (() => {
     }
     const shares = uses.map((use) => Tensors.at(Tensors.get(use.share), index));
     const where = `${node}${Tensors.indexText(index)}`;
-    chain.append(element("div", "", `d loss / d ${where} = ${format(gradient, 8)}`));
-    chain.append(element("div", "note", uses.length === 1
-      ? `${node} is used once, so the gradient is that use's share:`
-      : `the sum over its ${uses.length} uses, each use's share of the gradient:`));
+    const head = element("div", "", `d loss / d ${where} = ${format(gradient, 8)}`);
+    head.className = "total-line";
+    chain.append(head);
     const beforeHooks = values.before_hooks !== undefined && values.before_hooks !== null
       ? Tensors.at(Tensors.get(values.before_hooks), index) : gradient;
-    const table = partsTable(["use", "share"], uses.map((use, i) => [
-      `via ${use.node} (${use.op}, input ${use.position})`, shares[i]]), "uses", beforeHooks);
-    chain.append(table);
+    chain.append(element("div", "note", uses.length === 1
+      ? `${node} is used once, so its gradient is that use's share (what the node's backward gave this input):`
+      : `${node} is used ${uses.length} times: its gradient is the sum of the uses' shares (what each node's backward gave it):`));
+    chain.append(partsTable(["use", "share"], uses.map((use, i) => [
+      `via ${use.node} (${use.op}, input ${use.position})`, shares[i]]), "uses", beforeHooks));
     if (values.hooks) {
       chain.append(element("div", "note", `then the hooks on ${node} (${values.hooks}) turned that sum, ${format(beforeHooks, 8)}, into the gradient passed on, ${format(gradient, 8)}.`));
     }
-    const explained = ((step.gradients || {})[node] || { explained: [] }).explained
-      .find((e) => e.index.length === index.length && e.index.every((v, d) => v === index[d]));
+    const record = (step.gradients || {})[node];
+    if (!record) return;
+    const explained = record.explained.find((e) => Tensors.sameShape(e.index, index));
     uses.forEach((use, i) => {
       const box = element("div", "use");
-      box.append(element("div", "", `via ${use.node} (${use.op}, input ${use.position}): ${format(shares[i], 8)}`));
-      if (use.groups) drawGroups(box, use, index, shares[i]);
-      const detail = explained && explained.uses.find((u) => u.node === use.node && u.position === use.position);
-      if (detail) drawTerms(box, detail, use, where);
-      else if (isParameter(node)) {
-        box.append(element("div", "note", termsNote(node)));
+      const samples = record.by_sample.find((u) => u.node === use.node && u.position === use.position);
+      const detail = explained && explained.elements[0].uses.find((u) => u.node === use.node && u.input_position === use.position);
+      const anyDetail = record.explained.map((e) => e.elements[0].uses.find((u) => u.node === use.node && u.input_position === use.position)).find(Boolean);
+      box.append(element("div", "use-title", `via ${use.node} (${use.op}${samples ? ", input " + samples.input_name : ""}): ${format(shares[i], 8)}`));
+      if (anyDetail && anyDetail.local_formula) {
+        const local = element("div", "local");
+        local.append(element("span", "label", "local derivative: "), document.createTextNode(anyDetail.local_formula));
+        box.append(local);
       }
+      if (samples) drawSamples(box, samples, index, shares[i]);
+      if (detail) drawTerms(box, detail, where);
+      else box.append(element("div", "note", termsNote(node, record)));
       chain.append(box);
     });
   }
 
-  function termsNote(node) {
-    const chosen = trace.training_steps[0].gradients[node];
-    const list = chosen ? chosen.explained.map((e) => Tensors.indexText(e.index)).join(", ") : "";
-    return `Term by term (upstream gradient × local derivative, one term per output element) this page lists the elements chosen when it was recorded${list ? ` (for ${node}: ${list})` : ""}; name more with --element ${node}[i,j,...] or explore(elements=...).`;
+  function termsNote(node, record) {
+    const list = record.explained.map((e) => Tensors.indexText(e.index));
+    return `Term by term (upstream gradient × local derivative for each output element) the page holds the elements chosen when it was recorded: for ${node} ${list.join(", ")} (the largest gradients, and any named with --element ${node}[...] or explore(elements=...)).`;
   }
 
-  function drawGroups(box, use, index, share) {
-    const groups = use.groups;
-    const tensor = Tensors.get(groups.tensor);
-    const size = tensor.shape[0];
-    const rows = [];
+  function drawSamples(box, samples, index, share) {
+    const tensor = Tensors.get(samples.samples);
+    const count = tensor.shape[0];
     const inner = tensor.shape.slice(1);
     const stride = inner.reduce((a, b) => a * b, 1);
     const offset = Tensors.flatIndex(inner, index);
-    for (let g = 0; g < size; g++) rows.push([`${groups.by} ${g}`, tensor.values[g * stride + offset]]);
-    box.append(element("div", "note", groups.description || `the share split by ${groups.by}:`));
-    box.append(partsTable([groups.by, "contribution"], rows, groups.by, share));
+    const rows = [];
+    for (let n = 0; n < count; n++) rows.push([`sample ${n}`, tensor.values[n * stride + offset]]);
+    box.append(element("div", "note", `split by sample: sample n's part is the node's backward with the gradient it received kept at sample n (zero elsewhere); backward is linear in that gradient, so the parts add up to the share.`));
+    box.append(partsTable(["sample", "part"], rows, "sample", share));
   }
 
-  function drawTerms(box, detail, use, where) {
-    if (detail.terms === null) {
+  // The terms of a share, grouped (per sample, then per channel...), as the explanation
+  // recorded them: each level's listed parts and the rest add up to the level's value.
+  function drawTerms(box, detail, where) {
+    if (!detail.parts) {
       box.append(element("div", "note", `not split into terms: ${detail.note}`));
       return;
     }
-    box.append(element("div", "note",
-      `term by term: the sum over the elements j of ${use.node} of d${use.node}[j] (upstream gradient) × d ${use.node}[j] / d ${where} (local derivative), largest first:`));
-    const rows = [...detail.terms]
-      .sort((a, b) => Math.abs(Tensors.number(b.product)) - Math.abs(Tensors.number(a.product)))
-      .map((t) => [`j = ${Tensors.indexText(t.output_index)}`, Tensors.number(t.product), `${format(Tensors.number(t.upstream), 6)} × ${format(Tensors.number(t.local), 6)}`]);
-    if (detail.terms_left_out) rows.push([`${detail.terms_left_out} smaller terms`, Tensors.number(detail.left_out_sum), "(summed)"]);
-    box.append(partsTable(["output element", "product", "upstream × local"], rows, "terms", Tensors.number(detail.value)));
+    box.append(element("div", "note", `term by term: the share is the sum over the elements j of ${detail.node} of d${detail.node}[j] (upstream gradient) × d ${detail.node}[j] / d ${where} (local derivative): ${detail.term_count} nonzero terms, grouped by ${detail.group_names.filter((n) => n !== "...").join(", ") || "j"}.`));
+    const tree = element("div", "terms");
+    tree.dataset.grouping = "terms";
+    drawGroup(tree, detail.parts, detail, 0);
+    box.append(tree);
+  }
+
+  function drawGroup(container, group, detail, depth) {
+    const list = element("div", "group-parts");
+    list.dataset.value = String(Tensors.number(group.value));
+    let sum = 0;
+    const name = detail.group_names[depth] && detail.group_names[depth] !== "..." ? detail.group_names[depth] : "j";
+    for (const sub of group.groups) {
+      const value = Tensors.number(sub.value);
+      sum += value;
+      const part = element("details", "part");
+      part.dataset.value = String(value);
+      const summary = element("summary", "", `${name} = ${sub.index[sub.index.length - 1]}: ${format(value, 7)}  (${sub.count} term${sub.count === 1 ? "" : "s"})`);
+      part.append(summary);
+      if (sub.opened) drawGroup(part, sub, detail, depth + 1);
+      else part.append(element("div", "note", "not opened (max_groups / max_terms when recorded)"));
+      list.append(part);
+    }
+    for (const term of group.terms) {
+      const value = Tensors.number(term.product);
+      sum += value;
+      const row = element("div", "part term");
+      row.dataset.value = String(value);
+      const local = term.expression && term.expression !== format(Tensors.number(term.local), 6)
+        ? `${term.expression}${term.numbers && term.numbers !== term.expression ? " = " + term.numbers : ""} = ${format(Tensors.number(term.local), 6)}`
+        : format(Tensors.number(term.local), 6);
+      row.textContent = `j = ${Tensors.indexText(term.output_index)}: d${detail.node}[j] × local = ${format(Tensors.number(term.upstream), 6)} × (${local}) = ${format(value, 7)}`;
+      list.append(row);
+    }
+    if (group.left_out) {
+      const value = Tensors.number(group.left_out_sum);
+      sum += value;
+      const rest = element("div", "part rest");
+      rest.dataset.value = String(value);
+      rest.textContent = group.groups.length
+        ? `… ${group.left_out} more groups (${group.left_out_count} terms) adding ${format(value, 7)}`
+        : `… ${group.left_out} more terms adding ${format(value, 7)}`;
+      list.append(rest);
+    }
+    const total = Tensors.number(group.value);
+    const check = element("div", "group-sum");
+    check.append(document.createTextNode(`= ${format(sum, 7)} `));
+    check.append(agreement(sum, total, group));
+    list.append(check);
+    container.append(list);
+  }
+
+  function agreement(sum, total, parts) {
+    const agree = Math.abs(sum - total) <= 1e-5 * Math.abs(total) + 1e-9;
+    return element("span", agree ? "ok" : "bad", agree ? "✓ adds up" : `≠ ${format(total, 7)}`);
   }
 
   // A table of parts that add up to `total`, with bars, the sum, and the check.
@@ -440,7 +496,10 @@ const Explorer = (() => {
     totalRow.dataset.value = String(sum);
     totalRow.append(element("td", "", "sum"), element("td", "", format(sum, 7)));
     const check = element("td");
-    const agree = total !== null && Math.abs(sum - total) <= 1e-5 * Math.max(Math.abs(total), Math.abs(sum)) + 1e-9;
+    let magnitude = 0;
+    for (const row of rows) magnitude += Math.abs(row[1] || 0);
+    // float32 parts: their sum may differ from the total by rounding, relative to the parts
+    const agree = total !== null && Math.abs(sum - total) <= 1e-5 * magnitude + 1e-12;
     check.append(element("span", agree ? "ok" : "bad", total === null ? "" : (agree ? "✓ adds up" : `≠ ${format(total, 7)}`)));
     totalRow.append(check);
     return table;
