@@ -591,3 +591,24 @@ def test_collapsing_a_module_hides_its_ops(opened):
     page.click('#modules button[data-module="conv1"]')
     assert page.locator('#graph [id="node-convolution1"].current').count() == 1
     assert page.locator('#graph [id="module-conv1"]').count() == 0
+
+
+def test_the_notebook_iframe_runs_offline(browser, tmp_path):
+    """What Jupyter shows (`_repr_html_`: the page in a sandboxed iframe's srcdoc) runs on its
+    own: the page inside becomes ready, with no request and no error."""
+    model, optimizer, x = small_run()
+    found = mt.study.explore(model, mt.nn.MSELoss(), optimizer, x, torch.zeros(4, 2), steps=2)
+    notebook = tmp_path / "notebook.html"
+    notebook.write_text(f"<!doctype html><meta charset='utf-8'><body>{found._repr_html_()}</body>")
+    page = browser.new_page()
+    requests, errors = [], []
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(notebook.as_uri())
+    frame = page.frame_locator("iframe")
+    frame.locator("html[data-ready]").wait_for(timeout=30_000)
+    frame.locator("#graph svg").wait_for()
+    assert frame.locator("#timeline .row").count() == len(found.timeline)
+    assert all(re.match(r"(file|data|blob|about):", url) for url in requests), requests
+    assert errors == []
+    page.close()

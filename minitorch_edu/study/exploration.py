@@ -461,12 +461,14 @@ class _ScopedTape(Tape):
         super().__init__(names, store_limit=None, max_bytes=None)
         self.scopes: list[str] = [""]
         self.step_scopes: dict[int, str] = {}
+        self.step_classes: dict[int, type] = {}
 
     def on_forward(self, cls, node, inputs, options, result) -> None:  # noqa: ANN001
         count = len(self.steps)
         super().on_forward(cls, node, inputs, options, result)
         if len(self.steps) > count:
             self.step_scopes[count] = self.scopes[-1]
+            self.step_classes[count] = cls
 
     @contextmanager
     def scope(self, path: str) -> Iterator[None]:
@@ -633,6 +635,7 @@ class _Recorder:
         self.timeline: list[dict[str, Any]] = []
         self.training_steps: list[dict[str, Any]] = []
         self.graphs: list[dict[str, Any]] = []
+        self.ops: dict[str, dict[str, Any]] = {}  # op name -> its formula data
         self.result = Exploration(title="", data={})
 
     # ------------------------------------------------------------------ one training step
@@ -701,6 +704,7 @@ class _Recorder:
             "tensors": self.tensors.entries,
             "blob": self.tensors.blob(),
             "graphs": self.graphs,
+            "ops": self.ops,
             "training_steps": self.training_steps,
             "timeline": self.timeline,
         }
@@ -741,6 +745,9 @@ class _Recorder:
                 }
             )
             produced[step.output_ids[0]] = node_id
+            cls = tape.step_classes.get(step.index)
+            if cls is not None and step.op not in self.ops:
+                self.ops[step.op] = _op_formulas(cls)
         graph = {"nodes": list(leaves.values()) + nodes, "edges": edges, "output": node_id}
         for number, known in enumerate(self.graphs):
             if known == graph:
@@ -1199,6 +1206,22 @@ def _check_loss(loss: Any) -> None:
             f"explore: the loss must be one number, got shape {list(loss.shape)} (reduce it "
             "with .mean() or .sum())"
         )
+
+
+def _op_formulas(cls: type) -> dict[str, Any]:
+    """What an op's formula data says (autograd/formula.py): its inputs' names, what it
+    computes, its backward per input, and each local derivative."""
+    data: dict[str, Any] = {"formula": cls.formula}
+    formula = getattr(cls, "derivatives", None)
+    if formula is not None:
+        data["inputs"] = [name.strip() for name in formula.inputs.split(",") if name.strip()]
+        data["forward"] = formula.forward
+        data["backward"] = (
+            formula.backward if isinstance(formula.backward, str) else dict(formula.backward)
+        )
+        data["local"] = dict(formula.local)
+        data["elementwise"] = formula.elementwise
+    return data
 
 
 def _forward_steps(tape: Tape) -> list[Step]:

@@ -118,6 +118,7 @@ const Explorer = (() => {
 
   function drawTimeline() {
     const nav = $("timeline");
+    const legend = $("legend");
     nav.textContent = "";
     for (const step of trace.training_steps) {
       const head = element("div", "training-step", `Training step ${step.number} `);
@@ -139,7 +140,7 @@ const Explorer = (() => {
         nav.append(row);
       }
     }
-    const legend = $("legend");
+    nav.prepend(legend);
     const present = new Set(timeline.map((e) => e.phase));
     for (const [phase, text] of Object.entries(PHASES)) {
       if (present.has(phase)) legend.append(element("span", "chip " + phase, text));
@@ -178,13 +179,14 @@ const Explorer = (() => {
     head.append(element("span", "where", `${entry.module ? entry.module + " · " : ""}training step ${entry.training_step} · #${entry.index + 1}`));
     panel.append(head);
     panel.append(element("p", "explain", describe(entry, step)));
+    const op = (trace.ops || {})[entry.op.replace(/Backward$/, "")] || {};
     if (entry.phase === "update") drawUpdateRule(panel, updateOf(step, entry.parameter));
-    else if (entry.formula) {
-      const box = element("div", "formula");
-      const label = { forward: "backward formula (used on the way back)", loss: "backward formula (used on the way back)" }[entry.phase] || "formula";
-      box.append(element("span", "label", label), document.createTextNode(entry.formula));
-      panel.append(box);
-    }
+    else if (entry.phase === "forward" || entry.phase === "loss") {
+      if (op.forward) formulaBox(panel, "what it computes", op.forward);
+      formulaBox(panel, "its backward (used on the way back)", backwardText(op, entry.formula));
+    } else if (entry.phase === "backward") {
+      formulaBox(panel, "backward formula: one gradient per input, from grad (the gradient of its output)", backwardText(op, entry.formula));
+    } else if (entry.formula) formulaBox(panel, "formula", entry.formula);
     if (entry.options) {
       const options = element("div", "options");
       for (const [key, value] of Object.entries(entry.options)) options.append(element("span", "option", `${key}=${value}`));
@@ -198,6 +200,32 @@ const Explorer = (() => {
     }[entry.phase];
     section(panel, inTitle, entry.inputs, entry, "input");
     section(panel, outTitle, entry.outputs, entry, "output");
+  }
+
+  function formulaBox(panel, label, text) {
+    const box = element("div", "formula");
+    box.append(element("span", "label", label), document.createTextNode(text));
+    panel.append(box);
+  }
+
+  function backwardText(op, fallback) {
+    if (op.backward && typeof op.backward === "object") {
+      return Object.entries(op.backward).map(([name, formula]) => `d${name} = ${formula}`).join("\n");
+    }
+    return op.backward || fallback;
+  }
+
+  // "x: relu4": the input's name in the op's formula, then the tensor's label.
+  function inputName(entry, side, position, value) {
+    const op = (trace.ops || {})[entry.op.replace(/Backward$/, "")] || {};
+    const names = op.inputs || [];
+    if ((entry.phase === "forward" || entry.phase === "loss") && side === "input" && names[position]) {
+      return `${names[position]} = ${value.name}`;
+    }
+    if (entry.phase === "backward" && side === "output" && names[position]) {
+      return `d${names[position]} = ${value.name}`;
+    }
+    return value.name;
   }
 
   function section(panel, title, values, entry, side) {
@@ -216,7 +244,10 @@ const Explorer = (() => {
         note = `broadcast in the forward pass: the engine sums it to ${Tensors.shapeText(entry.summed_to[position])} before passing it on`;
       }
       const selected = selection && node === selection.node && Tensors.sameShape(Tensors.get(value.tensor).shape, nodeShape(node) || []) ? selection.index : null;
-      panel.append(Tensors.view(value.tensor, { name: value.name, note, selected, pick: (index) => select(node, index, value.tensor) }));
+      const view = Tensors.view(value.tensor, { name: value.name, note, selected, pick: (index) => select(node, index, value.tensor) });
+      const label = inputName(entry, side, position, value);
+      if (label !== value.name) view.querySelector(".tensor-name").textContent = label;
+      panel.append(view);
     });
   }
 
@@ -367,6 +398,7 @@ const Explorer = (() => {
     if (values.hooks) {
       chain.append(element("div", "note", `then the hooks on ${node} (${values.hooks}) turned that sum, ${format(beforeHooks, 8)}, into the gradient passed on, ${format(gradient, 8)}.`));
     }
+    uses.forEach((use, i) => elementwiseTerm(chain, step, use, node, index, shares[i]));
     const record = (step.gradients || {})[node];
     if (!record) return;
     const explained = record.explained.find((e) => Tensors.sameShape(e.index, index));
@@ -383,14 +415,42 @@ const Explorer = (() => {
       }
       if (samples) drawSamples(box, samples, index, shares[i]);
       if (detail) drawTerms(box, detail, where);
-      else box.append(element("div", "note", termsNote(node, record)));
+      else box.append(termsNote(node, record));
       chain.append(box);
     });
   }
 
+  // Through an elementwise op, a share has one term: the user's upstream gradient at the
+  // same element times the local derivative its formula data declares.
+  function elementwiseTerm(chain, step, use, node, index, share) {
+    const op = (trace.ops || {})[use.op] || {};
+    const user = step.values[use.node];
+    if (!op.elementwise || !user || user.grad === undefined) return;
+    const upstreamTensor = Tensors.get(user.grad);
+    if (!Tensors.sameShape(upstreamTensor.shape, selection.shape)) return;
+    const upstream = Tensors.at(upstreamTensor, index);
+    const name = (op.inputs || [])[use.position];
+    const local = name && op.local ? op.local[name] : null;
+    const line = element("div", "term-line");
+    const localText = upstream !== 0 ? format(share / upstream, 6) : "…";
+    line.textContent = `via ${use.node}, elementwise: one term, d${use.node}${Tensors.indexText(index)} × local${local ? ` (${local})` : ""} = ${format(upstream, 6)} × ${localText} = ${format(share, 7)}`;
+    if (upstream === 0) line.textContent += `  (no gradient reached ${use.node} here)`;
+    chain.append(line);
+  }
+
   function termsNote(node, record) {
-    const list = record.explained.map((e) => Tensors.indexText(e.index));
-    return `Term by term (upstream gradient × local derivative for each output element) the page holds the elements chosen when it was recorded: for ${node} ${list.join(", ")} (the largest gradients, and any named with --element ${node}[...] or explore(elements=...)).`;
+    const note = element("div", "note", `Term by term (upstream gradient × local derivative for each output element) the page holds the elements chosen when it was recorded; for ${node}: `);
+    record.explained.forEach((e, i) => {
+      const link = element("a", "jump", Tensors.indexText(e.index));
+      link.addEventListener("click", () => {
+        selection = { ...selection, index: e.index };
+        go(current);
+      });
+      if (i) note.append(", ");
+      note.append(link);
+    });
+    note.append(` (the largest gradients, and any named with --element ${node}[...] or explore(elements=...)).`);
+    return note;
   }
 
   function drawSamples(box, samples, index, share) {
@@ -512,9 +572,10 @@ const Explorer = (() => {
   }
 
   function substitute(template, numbers) {
+    const alone = /^\{\d+\}$/.test(template.trim());
     return template.replace(/\{(\d+)\}/g, (_, i) => {
       const text = format(numbers[Number(i)], 6);
-      return text.startsWith("-") ? `(${text})` : text;
+      return text.startsWith("-") && !alone ? `(${text})` : text;
     });
   }
 

@@ -109,12 +109,14 @@ const Graph = (() => {
   }
 
   function nodeLine(node) {
-    const attributes = { id: "node-" + node.id, tooltip: node.formula || node.id };
+    const op = (trace.ops || {})[node.op] || {};
+    const attributes = { id: "node-" + node.id, tooltip: node.kind === "op" ? `backward: ${node.formula}` : node.id };
     let label;
     if (node.kind === "op") {
-      const formula = wrap(node.formula || "", 44, 3).map(escape).join('<BR ALIGN="LEFT"/>');
+      // What the op computes (its formula data's forward line), else its backward formula.
+      const formula = wrap(op.forward || node.formula || "", 46, 3).map(escape).join('<BR ALIGN="LEFT"/>');
       label = `<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="1">` +
-        `<TR><TD ALIGN="LEFT"><B>${escape(node.op)}</B></TD><TD ALIGN="RIGHT"><FONT COLOR="#6b7280">${escape(node.id)}</FONT></TD></TR>` +
+        `<TR><TD ALIGN="LEFT"><B>${escape(node.op)}</B></TD><TD ALIGN="RIGHT"><FONT COLOR="#6b7280">${escape(node.id)}  </FONT></TD></TR>` +
         (formula ? `<TR><TD ALIGN="LEFT" COLSPAN="2"><FONT POINT-SIZE="8" FACE="Courier" COLOR="#374151">${formula}<BR ALIGN="LEFT"/></FONT></TD></TR>` : "") +
         `</TABLE>>`;
       if (!node.recorded) attributes.style = '"rounded,filled,dashed"';

@@ -138,7 +138,7 @@ const Tensors = (() => {
   // How an index maps to a cell. The shape is seen as [n, c, h, w]: n * c tiles of h x w
   // cells, c tiles to a row when c > 1 (a row per sample of an [N, C, H, W] batch), else as
   // many as fit in the panel's width. A vector is wrapped into rows of 32.
-  const WIDTH = 440;
+  const WIDTH = 500;
 
   function layout(shape) {
     let n = 1, c = 1, h = 1, w = 1, wrap = 0;
@@ -154,7 +154,11 @@ const Tensors = (() => {
     const tiles = n * c;
     let cell;
     if (tiles === 1) cell = Math.max(3, Math.min(18, Math.floor(WIDTH / w), Math.floor(640 / h)));
-    else cell = Math.max(3, Math.min(12, Math.floor(64 / Math.max(h, w))));
+    else {
+      cell = Math.max(3, Math.min(12, Math.floor(64 / Math.max(h, w))));
+      // a row of c tiles (one per channel) shrinks to fit the panel, down to 3 px cells
+      if (c > 1 && shape.length > 3) cell = Math.max(3, Math.min(cell, Math.floor((WIDTH / c - 3) / w)));
+    }
     const gap = tiles > 1 ? Math.max(3, Math.round(cell * 0.8)) : 0;
     const fit = Math.max(1, Math.floor((WIDTH + gap) / (w * cell + gap)));
     const columns = c > 1 && shape.length > 3 ? c : Math.min(tiles, fit);
@@ -366,7 +370,7 @@ const Tensors = (() => {
 
   function describeTiles(shape, geometry) {
     const tile = `${geometry.h}×${geometry.w}`;
-    if (shape.length >= 4 && geometry.c > 1) return `a row per index of the first ${shape.length - 3} dim(s) (${geometry.n}), a ${tile} tile per channel (${geometry.c})`;
+    if (shape.length >= 4 && geometry.c > 1) return `rows: dim 0 (${geometry.n}) · tiles: dim ${shape.length - 3} (${geometry.c}) · each tile ${tile}`;
     if (shape.length >= 4) return `${geometry.tiles} tiles of ${tile}, one per index of the first dim`;
     if (shape.length === 3) return `${geometry.c} tiles of ${tile}`;
     if (geometry.wrap) return `wrapped in rows of ${geometry.wrap}`;
