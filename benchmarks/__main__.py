@@ -6,6 +6,7 @@
     python -m benchmarks --list                # the case names
     python -m benchmarks compare OLD.json NEW.json
     python -m benchmarks phases --model cnn --batch 64 --kernels   # one step, by phase
+    python -m benchmarks startup               # how fast the command line answers
 
 How the numbers are taken is described in benchmarks/measure.py; how to read them, in
 docs/performance.md.
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import phases
+from benchmarks import phases, startup
 from benchmarks.cases import CASES, MEMORY_TARGET
 from benchmarks.compare import compare
 from benchmarks.measure import measure_memory, memory_row, time_case
@@ -171,6 +172,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("new", type=Path)
         options = parser.parse_args(argv[1:])
         print(compare(json.loads(options.old.read_text()), json.loads(options.new.read_text())))
+        return 0
+
+    if argv[:1] == ["startup"]:
+        parser = argparse.ArgumentParser(
+            prog="python -m benchmarks startup",
+            description="Seconds until the command line answers, each command a fresh process.",
+        )
+        parser.add_argument("--repeat", type=int, default=5, help="runs per command")
+        print(startup.report(parser.parse_args(argv[1:]).repeat))
         return 0
 
     if argv[:1] == ["phases"]:

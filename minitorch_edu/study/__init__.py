@@ -8,30 +8,16 @@ explore()           whole training steps recorded for the explorer page (save_ht
 to_dot/render/draw  pictures of the computation graph
 gradcheck()         analytic gradients against central finite differences
 examples            small built-in runs of all of these (`minitorch-edu explain ...`)
+
+The names are defined in minitorch_edu/study/api.py and imported on first use
+(minitorch_edu/lazy.py), so that the `explain` command parses its arguments before torch
+is imported.
 """
 
-from minitorch_edu.study import examples
-from minitorch_edu.study.chain import (
-    ElementGradient,
-    GradientExplanation,
-    Group,
-    Term,
-    Use,
-    explain_gradient,
-)
-from minitorch_edu.study.exploration import Exploration, ExploreError, explore
-from minitorch_edu.study.format import Snapshot, snapshot
-from minitorch_edu.study.gradcheck import GradcheckError, GradcheckResult, gradcheck
-from minitorch_edu.study.graph import GraphPicture, GraphvizNotFoundError, draw, render, to_dot
-from minitorch_edu.study.optimizer_step import (
-    Hyperparameter,
-    Line,
-    StateEntry,
-    StepExplanation,
-    explain_step,
-)
-from minitorch_edu.study.samples import SampleGradients, SampleShares, gradient_by_sample
-from minitorch_edu.study.trace import BackwardPass, Step, Tape, trace
+import sys
+from typing import TYPE_CHECKING
+
+from minitorch_edu.lazy import SubmodulesDoNotShadow, load_on_first_use
 
 __all__ = [
     "BackwardPass",
@@ -66,3 +52,10 @@ __all__ = [
     "to_dot",
     "trace",
 ]
+
+__getattr__, __dir__ = load_on_first_use(globals(), "minitorch_edu.study.api")
+# `trace` and `gradcheck` name both a submodule and a function: the function, always.
+sys.modules[__name__].__class__ = SubmodulesDoNotShadow
+
+if TYPE_CHECKING:  # editors and type checkers see the whole API here
+    from minitorch_edu.study.api import *  # noqa: F403

@@ -16,13 +16,18 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from minitorch_edu.study import examples
-from minitorch_edu.study.graph import INSTALL_HELP, GraphvizNotFoundError
+# Parsing imports no torch (so `--help` answers at once): the examples, which need it, are
+# imported by the function that runs them.
+if TYPE_CHECKING:
+    from minitorch_edu.study import examples
 
 PROGRAM = "minitorch-edu"
 PICTURE_FORMATS = ("png", "svg")
+# The optimizers of `explain optimizer`: minitorch_edu.study.examples.OPTIMIZERS, written out
+# here so that parsing needs no torch (a test checks the two agree).
+OPTIMIZER_EXAMPLES = ("sgd", "adagrad", "rmsprop", "adam", "adamw")
 
 
 def add_explain_command(subparsers: Any) -> argparse.ArgumentParser:
@@ -72,7 +77,7 @@ def add_explain_command(subparsers: Any) -> argparse.ArgumentParser:
         "state and hyperparameters, checked against the real step.",
     )
     optimizer.add_argument(
-        "--name", choices=examples.OPTIMIZERS, default="adam", help="default: %(default)s"
+        "--name", choices=OPTIMIZER_EXAMPLES, default="adam", help="default: %(default)s"
     )
     optimizer.add_argument(
         "--step", type=int, default=3, help="which step to explain, from 1 (default: %(default)s)"
@@ -120,11 +125,16 @@ def add_explain_command(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run_explain_command(arguments: argparse.Namespace) -> int:
-    """Run the example `arguments` name and print it; returns the exit status."""
+    """Run the example `arguments` name and print it; returns the exit status.
+
+    The options are checked before the examples (and torch) are imported.
+    """
     error = arguments.example_parser.error
     if arguments.seed < 0:
         error(f"argument --seed: must be a non-negative integer, got {arguments.seed}")
     try:
+        if arguments.example in ("mlp", "conv"):
+            from minitorch_edu.study import examples
         if arguments.example == "mlp":
             run = examples.mlp_step(arguments.seed, arguments.parameter, arguments.element)
             print(run.text(values=arguments.values))
@@ -158,6 +168,8 @@ def _optimizer_example(arguments: argparse.Namespace, error: Any) -> examples.Ex
         if not arguments.weight_decay >= 0:
             error(f"argument --weight-decay: must be 0 or more, got {arguments.weight_decay}")
         options["weight_decay"] = arguments.weight_decay
+    from minitorch_edu.study import examples
+
     return examples.optimizer_step(
         arguments.name,
         arguments.seed,
@@ -169,6 +181,9 @@ def _optimizer_example(arguments: argparse.Namespace, error: Any) -> examples.Ex
 
 
 def _write_graph(arguments: argparse.Namespace) -> int:
+    from minitorch_edu.study import examples
+    from minitorch_edu.study.graph import INSTALL_HELP, GraphvizNotFoundError
+
     picture = examples.mlp_graph(arguments.seed)
     base = Path(arguments.output)
     if base.suffix.lower() in (".dot", ".gv", *(f".{kind}" for kind in PICTURE_FORMATS)):
