@@ -640,7 +640,7 @@ const Explorer = (() => {
     const head = table.insertRow();
     const columns = [["step", null], ["g", "grad"], ...keys.map((k) => [`${stateSymbol(k, steps, name)} (${k})`, k]), ...scalars.map((s) => [s, s]), ["θ after", "after"]];
     for (const [label] of columns) head.append(element("th", "", label));
-    const series = new Map(columns.slice(1).map(([label]) => [label, []]));
+    const series = new Map(columns.slice(1).filter(([, key]) => key !== "step").map(([label]) => [label, []]));
     for (const step of steps) {
       const update = updateOf(step, name);
       const tr = table.insertRow();
@@ -656,7 +656,7 @@ const Explorer = (() => {
             value = line ? operand(line.value, index) : null;
           } else if (update.state_after[key]) value = operand(update.state_after[key], index);
         }
-        series.get(label).push(value);
+        if (series.has(label)) series.get(label).push(value);
         const td = element("td", "", value === null ? "–" : format(value, 6));
         if (value !== null) td.dataset.value = String(value);
         td.dataset.column = key;
