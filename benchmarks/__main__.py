@@ -7,6 +7,7 @@
     python -m benchmarks compare OLD.json NEW.json
     python -m benchmarks phases --model cnn --batch 64 --kernels   # one step, by phase
     python -m benchmarks explore               # the explorer: record, write, page size, ready
+    python -m benchmarks explain --model cnn --batch 64            # explain_gradient's time
     python -m benchmarks startup               # how fast the command line answers
 
 How the numbers are taken is described in benchmarks/measure.py; how to read them, in
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import phases, startup
+from benchmarks import explain, phases, startup
 from benchmarks.cases import CASES, MEMORY_TARGET
 from benchmarks.compare import compare
 from benchmarks.measure import measure_memory, memory_row, time_case
@@ -175,6 +176,25 @@ def main(argv: list[str] | None = None) -> int:
         print(compare(json.loads(options.old.read_text()), json.loads(options.new.read_text())))
         return 0
 
+    if argv[:1] == ["explain"]:
+        parser = argparse.ArgumentParser(
+            prog="python -m benchmarks explain",
+            description="How long explain_gradient takes on a LeNet or MLP training step.",
+        )
+        parser.add_argument("--model", default="cnn", choices=("cnn", "mlp"))
+        parser.add_argument("--batch", type=int, default=64)
+        parser.add_argument("--parameter", default=None, help="default: the first weight")
+        parser.add_argument("--repeats", type=int, default=3)
+        parser.add_argument("--threads", type=int, default=2)
+        options = parser.parse_args(argv[1:])
+        torch.set_num_threads(options.threads)
+        first = "conv1.weight" if options.model == "cnn" else "fc1.weight"
+        print(
+            explain.report(
+                options.model, options.batch, options.parameter or first, options.repeats
+            )
+        )
+        return 0
     if argv[:1] == ["startup"]:
         parser = argparse.ArgumentParser(
             prog="python -m benchmarks startup",

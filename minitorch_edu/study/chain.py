@@ -640,13 +640,16 @@ class _Walk:
             keys, inverse = torch.unique(indices[rows, :level], dim=0, return_inverse=True)
             if 1 < len(keys) < len(rows):
                 break
-        else:  # no level splits these terms: list the largest
+        else:  # no level splits these terms: list the largest (a zero product only when
+            # nothing else is left: its upstream gradient is 0, it adds nothing)
             order = part.abs().argsort(descending=True, stable=True)
-            kept = rows[order[: self.max_terms]].sort().values
+            nonzero = int((part != 0).sum())
+            count = min(self.max_terms, nonzero) if nonzero else self.max_terms
+            kept = rows[order[:count]].sort().values
             group.terms = [make_term(k) for k in kept.tolist()]
             group.left_out = len(rows) - len(kept)
             group.left_out_count = group.left_out
-            group.left_out_sum = part[order[self.max_terms :]].sum().item()
+            group.left_out_sum = part[order[count:]].sum().item()
             group.limit = f"max_terms={self.max_terms}"
             return group
         sums = torch.zeros(len(keys), dtype=torch.float64).index_add_(0, inverse, part)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+import textwrap
 from typing import Any
 
 from minitorch_edu.study.format import format_number, format_shape
@@ -123,7 +124,22 @@ def fit(line: str, width: int | None) -> list[str]:
         else:
             current += token
     lines.append(current)
-    return lines
+    fitted = []
+    for line in lines:  # still too long (no ` = ` to break at): break at spaces
+        if len(line) > width:
+            fitted.extend(
+                textwrap.wrap(
+                    line,
+                    width,
+                    subsequent_indent=indent,
+                    break_long_words=False,
+                    break_on_hyphens=False,
+                    drop_whitespace=True,
+                )
+            )
+        else:
+            fitted.append(line)
+    return fitted
 
 
 def explanation_text(explanation: Any, digits: int = 4, width: int | None = 100) -> str:
@@ -147,7 +163,12 @@ def explanation_text(explanation: Any, digits: int = 4, width: int | None = 100)
         lines.append("")
         lines.append("Backward formulas of the ops on the way:")
         op_width = max(map(len, explanation.formulas))
-        lines.extend(f"  {op:<{op_width}}  {f}" for op, f in explanation.formulas.items())
+        for op, formula in explanation.formulas.items():
+            first, *rest = formula.split(";  ")
+            lines.append(f"  {op:<{op_width}}  {first}" + (";" if rest else ""))
+            for position, part in enumerate(rest):
+                last = position == len(rest) - 1
+                lines.append(" " * (op_width + 4) + part + ("" if last else ";"))
     lines.append("")
     lines.append("Each gradient is the sum over the uses of its element; a use is the sum over")
     lines.append("the output elements j it reaches of (upstream gradient) * (local derivative):")
@@ -233,8 +254,8 @@ def _use_lines(element, use, indent, blocks, shown, lines, number) -> None:
         return
     plural = "s" if use.term_count != 1 else ""
     lines.append(
-        f"{inner}{use.term_count} nonzero term{plural} d{use.node_label}[j] * "
-        f"(d {use.node_label}[j] / d {where}):"
+        f"{inner}{use.term_count} term{plural} d{use.node_label}[j] * "
+        f"(d {use.node_label}[j] / d {where}), one per j where that derivative is not 0:"
     )
     _group_lines(use, use.parts, inner + "  ", element.label, blocks, shown, lines, number)
 
@@ -418,3 +439,137 @@ def _unflatten(flat: int, shape: Any) -> tuple[int, ...]:
         index.append(flat % size)
         flat //= size
     return tuple(reversed(index))
+
+
+# ---------------------------------------------------------------------- the tape
+def _value_html(value: Any, print_limit: int, digits: int = 4) -> str:
+    from minitorch_edu.study.format import Snapshot
+
+    if isinstance(value, Snapshot):
+        text = value.text(print_limit, digits)
+        return f"<pre style='margin:0'>{escape(text)}</pre>"
+    return escape(repr(value))
+
+
+def step_rows(step: Any, print_limit: int, values: bool) -> str:
+    """One table row for a step, and (folded) its numbers."""
+    inner = ""
+    if values:
+        pairs = list(zip(step.input_names, step.inputs)) + list(
+            zip(step.output_names, step.outputs)
+        )
+        cells = "".join(
+            f"<tr><td><code>{escape(name)}</code></td><td>{_value_html(value, print_limit)}"
+            "</td></tr>"
+            for name, value in pairs
+            if value is not None
+        )
+        if step.options:
+            options = ", ".join(f"{k}={v}" for k, v in step.options.items())
+            cells += f"<tr><td>options</td><td><code>{escape(options)}</code></td></tr>"
+        inner = f"<details><summary>numbers</summary><table>{cells}</table></details>"
+    return (
+        f"<tr><td class='n'>{step.index}</td><td>{escape(step.direction)}</td>"
+        f"<td><code>{escape(step.op)}</code></td><td><code>{escape(step.signature())}</code>"
+        f"{inner}</td><td class='f'>{escape(step.formula)}</td></tr>"
+    )
+
+
+def tape_html(tape: Any, values: bool = True) -> str:
+    tape._close_delivery()
+    header = (
+        "<tr><th>#</th><th>pass</th><th>op</th><th>inputs → outputs</th>"
+        "<th>backward formula</th></tr>"
+    )
+    before, after = tape._pass_marks()
+    rows = []
+    for step in tape.steps:
+        for mark in before.get(step.index, []):
+            rows.append(f"<tr class='sep'><td colspan='5'>{escape(mark.strip('- '))}</td></tr>")
+        rows.append(step_rows(step, tape.print_limit, values))
+        for mark in after.get(step.index, []):
+            rows.append(f"<tr class='sep'><td colspan='5'>{escape(mark.strip('- '))}</td></tr>")
+    return wrap(
+        f"<details open><summary class='h'>{escape(tape._heading())}</summary>"
+        f"<table>{header}{''.join(rows)}</table></details>"
+    )
+
+
+def step_html(step: Any, print_limit: int = 16) -> str:
+    header = (
+        "<tr><th>#</th><th>pass</th><th>op</th><th>inputs → outputs</th>"
+        "<th>backward formula</th></tr>"
+    )
+    return wrap(f"<table>{header}{step_rows(step, print_limit, True)}</table>")
+
+
+# ---------------------------------------------------------------------- explain_step
+def step_explanation_html(explanation: Any, digits: int = 6) -> str:
+    number = lambda x: format_number(x, digits)  # noqa: E731
+    step = f", step t = {explanation.step}" if explanation.step is not None else ""
+    parts = [
+        f"<div class='h'>{escape(explanation.optimizer)} step for "
+        f"{escape(explanation.where)} (parameter group {explanation.group}{escape(step)}, "
+        f"{escape(explanation.dtype)})</div>"
+    ]
+    if explanation.gradient is None:
+        parts.append(f"<div class='note'>{escape(explanation.label)}.grad was None: skipped</div>")
+        return wrap("".join(parts))
+    rows = "".join(
+        f"<tr><td>{escape(h.symbol)}</td><td><code>{escape(h.name)}</code></td>"
+        f"{_cell(h.value)}</tr>"
+        for h in explanation.hyperparameters
+    )
+    parts.append(
+        "<details><summary>hyperparameters that took part</summary><table><tr><th>symbol</th>"
+        f"<th>argument</th><th>value</th></tr>{rows}</table></details>"
+    )
+    lines = "".join(
+        f"<tr><td class='f'>{escape(line.formula)}</td><td class='f'>"
+        f"{escape(line.substituted(digits))}</td>{number_cell(line.value, digits)}"
+        f"<td class='note'>{escape(line.condition)}</td></tr>"
+        for line in explanation.lines
+    )
+    parts.append(
+        "<details open><summary>the update, line by line</summary><table><tr><th>formula</th>"
+        f"<th>with the numbers</th><th>value</th><th>branch</th></tr>{lines}</table></details>"
+    )
+    checks = [(f"θ ({explanation.where})", explanation.new_value, explanation.actual)]
+    checks += [(f"state['{e.name}']", e.computed, e.actual) for e in explanation.state]
+    rows = "".join(
+        f"<tr><td><code>{escape(name)}</code></td>{number_cell(computed, digits)}"
+        f"{number_cell(actual, digits)}</tr>"
+        for name, computed, actual in checks
+    )
+    verdict = "agrees" if explanation.matches() else "DIFFERS"
+    parts.append(
+        f"<details><summary>check against the real optimizer.step(): {verdict}</summary>"
+        "<table><tr><th></th><th>formulas</th><th>real step</th></tr>"
+        f"{rows}</table></details>"
+    )
+    if explanation.not_taken:
+        parts.append(
+            f"<div class='note'>not taken: {escape('; '.join(explanation.not_taken))}</div>"
+        )
+    del number
+    return wrap("".join(parts))
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return number_cell(value)
+    return f"<td>{escape(value)}</td>"
+
+
+# ---------------------------------------------------------------------- gradcheck
+def gradcheck_html(result: Any) -> str:
+    verdict = "passed" if result.ok else "FAILED"
+    color = "" if result.ok else " class='warn'"
+    return wrap(
+        f"<div class='h'{color}>gradcheck {verdict}: {result.checked} elements checked</div>"
+        "<table><tr><th>worst element</th><th>analytic</th><th>numeric</th>"
+        "<th>relative error</th></tr>"
+        f"<tr><td><code>input {result.input_index}{escape(list(result.element))}</code></td>"
+        f"{number_cell(result.analytic, 10)}{number_cell(result.numeric, 10)}"
+        f"{number_cell(result.relative_error, 3)}</tr></table>"
+    )

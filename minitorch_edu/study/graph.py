@@ -172,6 +172,13 @@ class GraphPicture:
         except GraphvizNotFoundError:
             return None  # the notebook falls back to the text form
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the DOT text."""
+        return {"format": "graphviz-dot", "source": self.source}
+
     def __str__(self) -> str:
         return self.source
 
@@ -361,8 +368,11 @@ class _Drawing:
 
     def _constant(self, node: Function, position: int) -> None:
         """A box for an input that needs no gradient (data, targets, a mask)."""
+        name, value = self._saved_constant(node, position)
         found = self.constants.get((id(node), position))
-        name, value = found if found is not None else self._saved_constant(node, position)
+        if found is not None:  # the tape's numbers; its label unless ours names the tensor
+            name = found[0] if name.startswith("constant (") else name
+            value = found[1]
         lines = [name]
         if isinstance(value, Snapshot):
             lines.append(format_shape(value.shape))
