@@ -19,6 +19,7 @@ import torch
 
 import minitorch_edu as mt
 from minitorch_edu import cli, nn
+from minitorch_edu.study import exploration
 from minitorch_edu.study.exploration import ExploreError, decode_tensor, digits_setup, read_trace
 from reference.models import torch_lenet
 from reference.optim import torch_optimizer_like
@@ -314,6 +315,28 @@ def test_every_optimizers_update_is_recorded_for_every_element(name, options):
                 assert operand(trace, ours["value"], index) == pytest.approx(theirs["value"])
             final = update["lines"][-1]["value"]
             assert torch.allclose(decode_tensor(trace, final["tensor"]), after, rtol=1e-12)
+
+
+def test_a_big_batch_keeps_each_elements_largest_samples_and_the_rest():
+    """Over MAX_SAMPLES samples, each element keeps its largest parts and the rest's sum:
+    they still add up to torch's gradient."""
+    mt.manual_seed(0)
+    model = nn.Linear(3, 2).double()
+    optimizer = mt.optim.SGD(model.parameters(), lr=0.1)
+    x = torch.randn(20, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    y = torch.randint(0, 2, (20,), generator=torch.Generator().manual_seed(1))
+    twin = torch.nn.Linear(3, 2).double()
+    twin.load_state_dict(model.state_dict())
+    torch.nn.functional.cross_entropy(twin(x), y).backward()
+    trace = mt.study.explore(model, mt.nn.CrossEntropyLoss(), optimizer, x, y).to_dict()
+    (use,) = training_step(trace, 1)["gradients"]["weight"]["by_sample"]
+    assert use["count"] == 20 and "samples" not in use
+    which = decode_tensor(trace, use["top"]["samples"])
+    parts = decode_tensor(trace, use["top"]["values"])
+    rest = decode_tensor(trace, use["top"]["rest"])
+    assert which.shape == parts.shape == (exploration.TOP_SAMPLES, 2, 3)
+    assert all(len(set(which[:, o, i].tolist())) == exploration.TOP_SAMPLES for o, i in [(0, 0)])
+    assert torch.allclose(parts.sum(0) + rest, twin.weight.grad, rtol=1e-12, atol=1e-15)
 
 
 # ---------------------------------------------------------------------- bad input

@@ -69,9 +69,7 @@ def main() -> None:
             page.locator("#element").screenshot(path=HERE / "chain-rule.png")
 
             # 3. The update of an element at step 3, and its state across the steps.
-            page.click(
-                f'#timeline .row[data-index="{step_of(trace, "update", "fc1.weight", 3)}"]'
-            )
+            page.click(f'#timeline .row[data-index="{step_of(trace, "update", "fc1.weight", 3)}"]')
             click_cell(page, "fc1.weight (after)", [17, 40])
             page.evaluate("[...document.querySelectorAll('#element h3')].at(-2).scrollIntoView()")
             page.locator("#element").screenshot(path=HERE / "update.png")

@@ -73,6 +73,10 @@ ASSETS = Path(__file__).parent / "explorer"
 # and optimizer state are always embedded whole, so any element can be clicked.
 MAX_ELEMENTS = 65_536
 LOSS_SCOPE = "loss"
+# A batch of up to MAX_SAMPLES keeps every sample's part of every parameter element's
+# gradient; a bigger one keeps each element's TOP_SAMPLES largest parts and their rest.
+MAX_SAMPLES = 16
+TOP_SAMPLES = 8
 
 
 class ExploreError(ValueError):
@@ -956,20 +960,39 @@ class _Recorder:
             ]
             explained[name] = found
             result[name] = {
-                "by_sample": [
-                    {
-                        "node": use.node_label,
-                        "op": use.op,
-                        "position": use.input_position,
-                        "input_name": use.input_name,
-                        "samples": self.tensors.add(use.samples.to(parameter.dtype), whole=True),
-                    }
-                    for use in by_sample.uses
-                ],
+                "by_sample": [self._samples(use, parameter.dtype) for use in by_sample.uses],
                 "explained": [e.to_dict() for e in found],
             }
         self.result.explanations.append(explained)
         return result
+
+    def _samples(self, use: Any, dtype: torch.dtype) -> dict[str, Any]:
+        """One use's share split by sample: every sample's part of every element, or, for
+        batches over MAX_SAMPLES, each element's TOP_SAMPLES largest parts and the rest's sum
+        (so that what is kept still adds up to the share)."""
+        samples = use.samples
+        entry = {
+            "node": use.node_label,
+            "op": use.op,
+            "position": use.input_position,
+            "input_name": use.input_name,
+            "count": samples.shape[0],
+        }
+        if samples.shape[0] <= MAX_SAMPLES:
+            entry["samples"] = self.tensors.add(samples.to(dtype), whole=True)
+            return entry
+        flat = samples.reshape(samples.shape[0], -1).double()
+        chosen = flat.abs().topk(TOP_SAMPLES, dim=0).indices
+        parts = flat.gather(0, chosen)
+        shape = (TOP_SAMPLES, *samples.shape[1:])
+        entry["top"] = {
+            "samples": self.tensors.add(chosen.to(torch.int32).reshape(shape), whole=True),
+            "values": self.tensors.add(parts.to(dtype).reshape(shape), whole=True),
+            "rest": self.tensors.add(
+                (flat.sum(0) - parts.sum(0)).to(dtype).reshape(samples.shape[1:]), whole=True
+            ),
+        }
+        return entry
 
     # ------------------------------------------------------------------ the update
     def _update(self, number: int) -> list[dict[str, Any]]:

@@ -454,13 +454,23 @@ const Explorer = (() => {
   }
 
   function drawSamples(box, samples, index, share) {
-    const tensor = Tensors.get(samples.samples);
-    const count = tensor.shape[0];
-    const inner = tensor.shape.slice(1);
-    const stride = inner.reduce((a, b) => a * b, 1);
-    const offset = Tensors.flatIndex(inner, index);
     const rows = [];
-    for (let n = 0; n < count; n++) rows.push([`sample ${n}`, tensor.values[n * stride + offset]]);
+    if (samples.samples !== undefined) {
+      const tensor = Tensors.get(samples.samples);
+      const inner = tensor.shape.slice(1);
+      const stride = inner.reduce((a, b) => a * b, 1);
+      const offset = Tensors.flatIndex(inner, index);
+      for (let n = 0; n < samples.count; n++) rows.push([`sample ${n}`, tensor.values[n * stride + offset]]);
+    } else {  // a big batch: the largest parts of this element, and the rest summed
+      const which = Tensors.get(samples.top.samples), parts = Tensors.get(samples.top.values);
+      const inner = which.shape.slice(1);
+      const stride = inner.reduce((a, b) => a * b, 1);
+      const offset = Tensors.flatIndex(inner, index);
+      for (let k = 0; k < which.shape[0]; k++) {
+        rows.push([`sample ${which.values[k * stride + offset]}`, parts.values[k * stride + offset]]);
+      }
+      rows.push([`the other ${samples.count - which.shape[0]} samples`, Tensors.at(Tensors.get(samples.top.rest), index)]);
+    }
     box.append(element("div", "note", `split by sample: sample n's part is the node's backward with the gradient it received kept at sample n (zero elsewhere); backward is linear in that gradient, so the parts add up to the share.`));
     box.append(partsTable(["sample", "part"], rows, "sample", share));
   }
