@@ -19,10 +19,10 @@ module it ran in (`conv1`, `fc2`, `loss`). What is kept, per training step:
                `max_elements` each), and each parameter's value, gradient, optimizer state
                before and after the update
     chain rule for every element of every parameter: the gradient as a sum over the
-               parameter's uses and, within a use, over the samples of the batch; for chosen
-               elements (the largest gradient of each parameter, and any named in
-               `elements`) the terms upstream gradient x local derivative, from
-               `explain_gradient`
+               parameter's uses and, within a use, over the samples of the batch (from
+               `gradient_by_sample`); for chosen elements (the `top_elements` largest
+               gradients of each parameter, and any named in `elements`) the terms
+               upstream gradient x local derivative, grouped, from `explain_gradient`
     update     the optimizer's update rule, line by line as `explain_step` writes it, with
                each line's numbers kept for every element at once
 
@@ -50,7 +50,6 @@ from typing import Any
 import torch
 
 from minitorch_edu.autograd import engine
-from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.optim.optimizer import Optimizer
 from minitorch_edu.study.chain import GradientExplanation, explain_gradient
@@ -122,7 +121,7 @@ def explore(
         raise ExploreError(f"explore: top_elements must be 0 or more, got {top_elements!r}")
     recorder = _Recorder(model, loss_fn, optimizer, parameters, chosen, max_terms, max_elements)
     recorder.top_elements = top_elements
-    from minitorch_edu.train import CPU_THREADS, cpu_threads
+    from minitorch_edu.train import CPU_THREADS, cpu_threads  # the training loop's setting
 
     with cpu_threads(CPU_THREADS):  # small ops: threads cost more than they give (see train)
         for number, (batch_inputs, batch_targets) in enumerate(batch_list, start=1):
@@ -467,7 +466,7 @@ class _ScopedTape(Tape):
         self.step_scopes: dict[int, str] = {}
         self.step_classes: dict[int, type] = {}
 
-    def on_forward(self, cls, node, inputs, options, result) -> None:  # noqa: ANN001
+    def on_forward(self, cls: Any, node: Any, inputs: Any, options: Any, result: Any) -> None:
         count = len(self.steps)
         super().on_forward(cls, node, inputs, options, result)
         if len(self.steps) > count:
@@ -518,17 +517,18 @@ class _TensorTable:
         self.entries: list[dict[str, Any]] = []
         self.buffer = bytearray()
         self.by_content: dict[tuple, int] = {}
-        self.by_object: dict[int, tuple[Any, int]] = {}  # id -> (the object, entry number)
+        # (id, whole) -> (the object, kept alive so that its id stays its own; entry number)
+        self.by_object: dict[tuple[int, bool], tuple[Any, int]] = {}
 
     def add(self, value: Any, whole: bool = False) -> int | None:
         """The entry number of a tensor (our Tensor, torch.Tensor or Snapshot); None for None."""
         if value is None:
             return None
-        known = self.by_object.get(id(value))
+        known = self.by_object.get((id(value), whole))
         if known is not None and known[0] is value:
             return known[1]
         number = self._add(value, whole)
-        self.by_object[id(value)] = (value, number)
+        self.by_object[(id(value), whole)] = (value, number)
         return number
 
     def _add(self, value: Any, whole: bool) -> int:
@@ -1271,7 +1271,9 @@ def _describe_modules(model: Any, loss_fn: Any) -> list[dict[str, Any]]:
     modules.append(
         {
             "path": LOSS_SCOPE,
-            "type": type(loss_fn).__name__ if not isinstance(loss_fn, Function) else "loss",
+            "type": type(loss_fn).__name__
+            if hasattr(loss_fn, "named_parameters")
+            else getattr(loss_fn, "__name__", "loss"),
             "text": _module_text(loss_fn),
         }
     )
