@@ -6,6 +6,7 @@
     minitorch-edu train --data mnist:/data/mnist --model cnn --device cuda --save run.pt
     minitorch-edu train --resume run.pt --epochs 20
     minitorch-edu train --nproc 4 --zero             4 processes, data parallel (torchrun)
+    minitorch-edu explore --model cnn --steps 3   a page that steps through training steps
 
 Arguments are checked before anything runs; a bad one is a usage error (exit code 2) that
 says what was wrong. Errors met while running (a damaged data file or checkpoint, a checkpoint
@@ -25,6 +26,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from minitorch_edu.explore_cli import add_explore_command
 from minitorch_edu.study.cli import add_explain_command
 
 # Nothing above imports torch: `--help` and usage errors answer at once. torch and the
@@ -114,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_train_command(commands)
     add_explain_command(commands)
+    add_explore_command(commands)
     return parser
 
 

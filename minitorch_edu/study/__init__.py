@@ -6,6 +6,7 @@ gradient_by_sample() a gradient split by sample, for every element at once
 explain_step()      one optimizer step written out for one element, with the numbers
 explain_all_reduce() one gradient element across DistributedDataParallel's ranks: each
                     rank's value, the bucket it rode in, the average
+explore()           whole training steps recorded for the explorer page (save_html)
 to_dot/render/draw  pictures of the computation graph
 gradcheck()         analytic gradients against central finite differences
 examples            small built-in runs of all of these (`minitorch-edu explain ...`)
@@ -24,6 +25,8 @@ __all__ = [
     "AllReduceExplanation",
     "BackwardPass",
     "ElementGradient",
+    "ExploreError",
+    "Exploration",
     "GradcheckError",
     "GradcheckResult",
     "GradientExplanation",
@@ -45,6 +48,7 @@ __all__ = [
     "explain_all_reduce",
     "explain_gradient",
     "explain_step",
+    "explore",
     "gradcheck",
     "gradient_by_sample",
     "render",
