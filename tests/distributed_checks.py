@@ -375,3 +375,22 @@ def run_script(rank: int, world_size: int, path: str) -> str:
     with contextlib.redirect_stdout(out):
         runpy.run_path(path, run_name="__main__")
     return out.getvalue()
+
+
+# ---------------------------------------------------------------------- the explorer
+def explore_ranks(rank: int, world_size: int, path: str) -> dict:
+    """mt.study.explore on every rank of a DistributedDataParallel model; rank 0 writes the
+    page. Returns this rank's local gradients (one process, its own share) and the
+    averaged ones."""
+    images, labels = share(global_batch(0, world_size * PER_RANK), rank, PER_RANK)
+    local = model(seed=0)
+    mt.nn.CrossEntropyLoss()(local(images), labels).backward()
+    network = DistributedDataParallel(model(seed=0), bucket_cap_mb=30 * 8 / 2**20)
+    optimizer = mt.optim.SGD(network.parameters(), lr=0.1)
+    loss_function = mt.nn.CrossEntropyLoss()
+    exploration = mt.study.explore(network, loss_function, optimizer, images, labels)
+    if rank == 0:
+        exploration.save_html(path)
+    return {
+        "local": {f"module.{name}": p.grad.data.clone() for name, p in local.named_parameters()},
+    }

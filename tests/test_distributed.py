@@ -20,6 +20,7 @@ import torch.distributed as dist
 import minitorch_edu as mt
 from minitorch_edu.nn.parallel import DistributedDataParallel
 from minitorch_edu.nn.parallel.reducer import FIRST_BUCKET_BYTES, MIB, assign_buckets
+from minitorch_edu.study.exploration import decode_tensor, read_trace
 from minitorch_edu.testing.distributed import RanksFailed, run_ranks
 
 pytestmark = pytest.mark.skipif(
@@ -176,6 +177,60 @@ def test_the_example_script_prints_what_this_page_shows():
     )
     assert printed[0] == shown
     assert printed[1] == ""  # rank 1 prints nothing
+
+
+@pytest.fixture(scope="module")
+def explored(tmp_path_factory):
+    """mt.study.explore on both ranks of a DDP model; rank 0's page and each rank's own
+    gradients (computed alone, without DDP, on its share)."""
+    path = tmp_path_factory.mktemp("explorer") / "ddp.html"
+    ranks = run_ranks(checks.explore_ranks, 2, args=(str(path),), preload=checks.PRELOAD)
+    return path, read_trace(path), [result["local"] for result in ranks]
+
+
+def test_the_explorer_page_records_each_all_reduce_with_every_ranks_gradients(explored):
+    _, trace, local = explored
+    timeline = trace["timeline"]
+    reduces = [entry for entry in timeline if entry["phase"] == "all-reduce"]
+    assert [entry["node"] for entry in reduces] == ["bucket 0", "bucket 1"]
+    backwards = [entry["index"] for entry in timeline if entry["phase"] == "backward"]
+    assert reduces[0]["index"] < backwards[-1]  # sent while backward still runs
+    step = trace["training_steps"][0]
+    for name, record in step["all_reduce"].items():
+        gradients = [decode_tensor(trace, number) for number in record["local"]]
+        for rank, gradient in enumerate(gradients):
+            assert torch.equal(gradient, local[rank][name])  # each rank's own, exactly
+        average = decode_tensor(trace, record["average"])
+        assert torch.allclose(average, sum(gradients) / 2, rtol=1e-12, atol=0)
+        update = next(u for u in step["updates"] if u["parameter"] == name)
+        assert torch.equal(decode_tensor(trace, update["grad"]), average)  # what SGD used
+
+
+def test_the_explorer_page_shows_a_clicked_element_on_every_rank(browser, explored):
+    path, trace, local = explored
+    entry = [e for e in trace["timeline"] if e["phase"] == "all-reduce"][-1]
+    page = browser.new_page(viewport={"width": 1500, "height": 950})
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(path.as_uri())
+        page.wait_for_selector("html[data-ready]", timeout=30_000)
+        page.click(f'#timeline .row[data-index="{entry["index"]}"]')
+        canvas = page.locator('#step .tensor[data-name="dmodule.0.weight on rank 1"] canvas')
+        canvas.click(position=canvas.evaluate("(c, index) => c.pointOf(index)", [1, 2]))
+        assert page.locator("#element h2").inner_text() == "module.0.weight[1, 2]"
+        shown = [
+            float(cell.get_attribute("data-value"))
+            for cell in page.locator("#element .ranks td").all()
+        ]
+        text = page.locator("#element .ranks").inner_text()
+    finally:
+        page.close()
+    expected = [local[rank]["module.0.weight"][1, 2].item() for rank in range(2)]
+    assert shown[:2] == expected
+    assert math.isclose(shown[2], sum(expected) / 2, rel_tol=1e-12)
+    assert "rode in bucket 1 of 2 (module.0.bias, module.0.weight), at slot 15" in text
+    assert errors == []
 
 
 # ---------------------------------------------------------------------- faults

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
 
 import pytest
 import torch
@@ -449,32 +448,6 @@ def test_notebook_display_is_the_page_in_an_iframe():
 
 
 # ---------------------------------------------------------------------- in a browser
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.fixture(scope="session")
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
-    if CHROMIUM is None:
-        pytest.skip("no Chromium on this machine (Debian: apt-get install chromium)")
-    with playwright.sync_playwright() as driver:
-        try:
-            launched = driver.chromium.launch(
-                executable_path=CHROMIUM,
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-dev-shm-usage",
-                    "--no-first-run",
-                ],
-            )
-        except Exception as problem:  # a browser that will not start on this machine
-            pytest.skip(f"Chromium at {CHROMIUM} did not start: {str(problem).splitlines()[0]}")
-        yield launched
-        launched.close()
-
-
 @pytest.fixture(scope="session")
 def opened(browser, lenet):
     """The LeNet page, open, with every request and console message it made."""

@@ -4,7 +4,8 @@
 
 Writes the page `minitorch-edu explore` writes by default (LeNet, Adam, batch 8, 3 steps)
 and photographs it in headless Chromium (the system's, driven by Playwright) at the moments
-the docs page describes.
+the docs page describes; and, for docs/data-parallel.md, the page of a DistributedDataParallel
+model recorded on two local ranks (tests/distributed_checks.py::explore_ranks).
 """
 
 from __future__ import annotations
@@ -32,6 +33,18 @@ def step_of(trace: dict, phase: str, node: str, number: int = 1) -> int:
 def click_cell(page, tensor: str, index: list[int]) -> None:
     canvas = page.locator(f'#step .tensor[data-name="{tensor}"] canvas')
     canvas.click(position=canvas.evaluate("(c, i) => c.pointOf(i)", index))
+
+
+def data_parallel_page(path: Path) -> None:
+    """The explorer page of rank 0 of two gloo processes training a DDP model."""
+    import sys
+
+    sys.path.insert(0, str(HERE.parents[1] / "tests"))
+    import distributed_checks
+
+    from minitorch_edu.testing.distributed import run_ranks
+
+    run_ranks(distributed_checks.explore_ranks, 2, args=(str(path),))
 
 
 def main() -> None:
@@ -80,6 +93,17 @@ def main() -> None:
             page.click('#modules button[data-module="conv1"]')
             page.evaluate("document.querySelector('#graph').scrollTop = 0")
             page.locator("#graph-panel").screenshot(path=HERE / "collapsed.png")
+
+            # 5. Data parallelism: bucket 1's all-reduce, one element on both ranks.
+            ddp = Path(directory) / "data-parallel.html"
+            data_parallel_page(ddp)
+            trace = read_trace(ddp)
+            page = browser.new_page(viewport={"width": 1500, "height": 950})
+            page.goto(ddp.as_uri())
+            page.wait_for_selector("html[data-ready]")
+            page.click(f'#timeline .row[data-index="{step_of(trace, "all-reduce", "bucket 1")}"]')
+            click_cell(page, "dmodule.0.weight on rank 1", [1, 2])
+            page.screenshot(path=HERE / "data-parallel.png")
             browser.close()
     print(json.dumps(sorted(p.name for p in HERE.glob("*.png"))))
 

@@ -660,6 +660,7 @@ class _Recorder:
             loss.backward(retain_graph=True)  # keep saved tensors: the chain rule reads them
         begin = len(self.timeline)
         self.hooked: dict[str, dict[str, Any]] = {}
+        self.all_reduced: dict[str, dict[str, Any]] = {}
         graph_number = self._graph(tape)
         gradients = self._explain_gradients(tape, loss)
         _release_graph(loss)
@@ -677,6 +678,7 @@ class _Recorder:
                 "gradients": gradients,
                 "updates": updates,
                 "values": self._values(tape),
+                **({"all_reduce": self.all_reduced} if self.all_reduced else {}),
             }
         )
 
@@ -803,6 +805,8 @@ class _Recorder:
                     self._hook(number, name, shares, step.inputs[-1], parameter._hooks, scopes)
                 module = name.rpartition(".")[0] if parameter is not None else ""
                 self._add(number, "deliver", step, node=name, module=module)
+            elif step.direction == "all-reduce":
+                self._all_reduce(number, step)
 
     def _parameter(self, name: str) -> Tensor | None:
         return next((p for n, p in self.parameters if n == name), None)
@@ -862,6 +866,51 @@ class _Recorder:
                     for label, part in zip(names, parts)
                 ],
                 "outputs": [{"name": f"d{name}", "tensor": self.tensors.add(total)}],
+            }
+        )
+
+    def _all_reduce(self, number: int, step: Step) -> None:
+        """DistributedDataParallel averaged one bucket over the ranks: each rank's local
+        gradients in, the average out, shown parameter by parameter."""
+        bucket = step.bucket
+        world_size = bucket["world_size"]
+        inputs, outputs = [], []
+        for name, shape, offset in zip(bucket["names"], bucket["shapes"], bucket["offsets"]):
+            local = [
+                self.tensors.add(_bucket_part(step.inputs[rank], offset, shape))
+                for rank in range(world_size)
+            ]
+            average = self.tensors.add(_bucket_part(step.outputs[0], offset, shape))
+            inputs += [
+                {"name": f"d{name} on rank {rank}", "tensor": local[rank], "node": name}
+                for rank in range(world_size)
+            ]
+            outputs.append({"name": f"d{name}, averaged", "tensor": average, "node": name})
+            self.all_reduced[name] = {
+                "bucket": bucket["bucket"],
+                "buckets": bucket["buckets"],
+                "bucket_names": list(bucket["names"]),
+                "offset": offset,
+                "rank": bucket["rank"],
+                "world_size": world_size,
+                "local": local,
+                "average": average,
+            }
+        self.timeline.append(
+            {
+                "index": len(self.timeline),
+                "training_step": number,
+                "phase": "all-reduce",
+                "op": step.op,
+                "formula": step.formula,
+                "node": f"bucket {bucket['bucket']}",
+                "module": "",
+                "inputs": inputs,
+                "outputs": outputs,
+                "bucket": {
+                    key: bucket[key]
+                    for key in ("bucket", "buckets", "world_size", "names", "offsets", "numel")
+                },
             }
         )
 
@@ -1250,6 +1299,11 @@ def _op_formulas(cls: type) -> dict[str, Any]:
 def _forward_steps(tape: Tape) -> list[Step]:
     """The forward pass's ops (not those a hook ran during backward)."""
     return [step for step in tape.forward_steps if step.backward_pass is None]
+
+
+def _bucket_part(bucket: Snapshot, offset: int, shape: list[int]) -> torch.Tensor:
+    """One parameter's gradient in a recorded gradient bucket (a flat tensor)."""
+    return bucket.values.reshape(-1)[offset : offset + math.prod(shape)].reshape(shape)
 
 
 def _release_graph(loss: Tensor) -> int:

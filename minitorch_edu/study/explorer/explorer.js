@@ -8,7 +8,9 @@
      graph (middle)     the forward graph, the current op highlighted (graph.js)
      step (right)       the current step: what it does, its formula, its tensors
      element (middle)   the element last clicked in any tensor: its value, its gradient,
-                        the chain rule that made the gradient, and its optimizer update
+                        the chain rule that made the gradient, and its optimizer update;
+                        under DistributedDataParallel also every rank's gradient of it, the
+                        bucket it travelled in and their average
 
    Keys: ArrowRight / ArrowLeft one step, Home / End the first and last step. */
 "use strict";
@@ -23,6 +25,7 @@ const Explorer = (() => {
     accumulate: "sum over uses",
     hook: "hook",
     deliver: "into .grad",
+    "all-reduce": "average over ranks",
     update: "optimizer update",
   };
   let current = 0;
@@ -112,6 +115,7 @@ const Explorer = (() => {
       case "update": return `${entry.op} · ${entry.parameter}`;
       case "accumulate": return `Σ d${entry.node} (${entry.inputs.length} uses)`;
       case "hook": return `hook on d${entry.node}`;
+      case "all-reduce": return `all-reduce ${entry.node} (${entry.bucket.world_size} ranks)`;
       default: return entry.op;
     }
   }
@@ -163,6 +167,8 @@ const Explorer = (() => {
         return `A hook registered on ${entry.node} sees the summed gradient and may replace it before it goes on.`;
       case "deliver":
         return `The finished gradient reaches the leaf ${entry.node} and is added into ${entry.node}.grad.`;
+      case "all-reduce":
+        return `DistributedDataParallel: every gradient of ${entry.node} (${entry.bucket.names.join(", ")}) is final on this rank, so the bucket is sent while backward goes on. Each of the ${entry.bucket.world_size} ranks computed its gradients on its own share of the batch; all_reduce sums them and every rank keeps the average, g ← (1/N) Σ_r g_r. Click an element to see its value on every rank.`;
       case "update":
         return `${optimizer} updates ${entry.parameter}: every element follows the rule below, with its own gradient and state. Click an element to see the rule with its numbers.`;
       default:
@@ -197,6 +203,7 @@ const Explorer = (() => {
       backward: ["gradient in (of its output)", "gradients out (one per input)"],
       accumulate: ["what each use sent back", "their sum"], hook: ["before the hooks", "after the hooks"],
       deliver: ["delivered", ".grad after"], update: ["before the update", "after the update"],
+      "all-reduce": ["each rank's own gradients", "their average, kept by every rank"],
     }[entry.phase];
     section(panel, inTitle, entry.inputs, entry, "input");
     section(panel, outTitle, entry.outputs, entry, "output");
@@ -253,6 +260,7 @@ const Explorer = (() => {
 
   // The graph node a shown tensor belongs to (its value or its gradient).
   function nodeForValue(entry, side, position, value) {
+    if (value.node) return value.node;  // a parameter's part of an all-reduced bucket
     if (entry.phase === "forward" || entry.phase === "loss") return value.name;
     if (entry.phase === "backward" && side === "output") return value.name.replace(/^d/, "");
     return entry.node;
@@ -346,9 +354,45 @@ const Explorer = (() => {
       [`gradient d loss / d ${name}${Tensors.indexText(index)}`, gradient, "element-grad"],
       ["value after the update", after, "element-after"],
     ]);
-    drawChainRule(panel, step, name, index, gradient);
+    const reduced = (step.all_reduce || {})[name];
+    if (reduced) {
+      const own = drawAcrossRanks(panel, reduced, name, index);
+      drawChainRule(panel, step, name, index, own);
+    } else drawChainRule(panel, step, name, index, gradient);
     if (update) drawElementUpdate(panel, update, index);
     drawHistory(panel, name, index, step.number);
+  }
+
+  // DistributedDataParallel: the element on every rank, the bucket, the average. Returns this
+  // rank's own gradient, which is what the chain rule below adds up to.
+  function drawAcrossRanks(panel, reduced, name, index) {
+    const n = reduced.world_size;
+    const local = reduced.local.map((tensor) => Tensors.at(Tensors.get(tensor), index));
+    const average = Tensors.at(Tensors.get(reduced.average), index);
+    panel.append(element("h3", "", "across the ranks"));
+    const box = element("div", "ranks");
+    const size = Tensors.get(reduced.local[0]).shape.reduce((a, b) => a * b, 1);
+    const slot = reduced.offset + Tensors.flatIndex(Tensors.get(reduced.local[0]).shape, index);
+    box.append(element("div", "note", `rode in bucket ${reduced.bucket} of ${reduced.buckets} (${reduced.bucket_names.join(", ")}), at slot ${slot} of it (${name} fills slots ${reduced.offset} to ${reduced.offset + size - 1})`));
+    const table = element("table", "facts");
+    local.forEach((value, rank) => {
+      const tr = table.insertRow();
+      tr.className = "rank";
+      tr.append(element("th", "", `rank ${rank} computed g_${rank}${rank === reduced.rank ? " (this page's rank)" : ""}`));
+      const td = element("td", "", format(value, 8));
+      td.dataset.value = String(value);
+      tr.append(td);
+    });
+    const tr = table.insertRow();
+    tr.className = "average";
+    tr.append(element("th", "", `average (1/${n}) (${local.map((_, r) => "g_" + r).join(" + ")})`));
+    const td = element("td", "", format(average, 8));
+    td.dataset.value = String(average);
+    tr.append(td);
+    box.append(table);
+    box.append(element("div", "note", `Every rank keeps the average: it is the gradient the update uses. The chain rule below is this rank's own, on its share of the batch: it adds up to g_${reduced.rank}.`));
+    panel.append(box);
+    return local[reduced.rank];
   }
 
   function drawActivationElement(panel, step, node, index, info) {
