@@ -15,6 +15,7 @@ from minitorch_edu.autograd import (
     Function,
     Tensor,
     enable_grad,
+    inference_mode,
     is_grad_enabled,
     no_grad,
     set_grad_enabled,

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from minitorch_edu.autograd import grad_mode
+from minitorch_edu.autograd.grad_mode import torch_is_grad_enabled
 from minitorch_edu.autograd.tensor import Tensor
 
 _OUTPUT = object()  # marks "the op's own result" among the saved tensors
@@ -103,7 +104,7 @@ class Function:
             parents.append(None)
         if has_numpy:
             raw_inputs = _numpy_to_torch(raw_inputs)
-        recording = recording and grad_mode._enabled
+        recording = recording and grad_mode._enabled and torch_is_grad_enabled()
 
         try:
             out = cls.forward(ctx, *raw_inputs, **options)
@@ -167,7 +168,7 @@ class Function:
             for value in self._saved
         ]
         self._check_versions(plain)
-        if grad_mode._enabled:
+        if grad_mode.is_grad_enabled():
             return tuple([self._unpack_recorded(value) for value in self._saved])
         return tuple(plain)
 

@@ -410,7 +410,7 @@ class Tensor:
 
     # ------------------------------------------------------------------ in place (no graph)
     def _in_place(self, name: str, *args: Any, **kwargs: Any) -> Tensor:
-        if grad_mode._enabled and (
+        if grad_mode.is_grad_enabled() and (
             self._requires_grad or any(isinstance(a, Tensor) and a._requires_grad for a in args)
         ):
             raise RuntimeError(
@@ -467,7 +467,7 @@ class Tensor:
         return self._in_place("normal_", mean, std)
 
     def __setitem__(self, index: Index, value: Any) -> None:
-        if grad_mode._enabled and (
+        if grad_mode.is_grad_enabled() and (
             self._requires_grad or (isinstance(value, Tensor) and value._requires_grad)
         ):
             raise RuntimeError(
