@@ -106,13 +106,16 @@ def test_shared_parameters_are_listed_once():
     assert list(model.state_dict()) == list(twin.state_dict())
 
 
-def test_parameter_is_a_leaf_tensor_with_torchs_repr():
+def test_parameter_is_a_leaf_tensor_with_torchs_repr_and_our_name():
     data = torch.tensor([1.0, 2.0])
     parameter = mt.nn.Parameter(data)
     assert isinstance(parameter, mt.Tensor) and parameter.is_leaf and parameter.requires_grad
-    assert repr(parameter) == repr(torch.nn.Parameter(data))
+    heading, named = "Parameter containing:\n", "Parameter containing:\nminitorch_edu."
+    assert repr(parameter) == repr(torch.nn.Parameter(data)).replace(heading, named)
     frozen = mt.nn.Parameter(data, requires_grad=False)
-    assert repr(frozen) == repr(torch.nn.Parameter(data, requires_grad=False))
+    assert repr(frozen) == repr(torch.nn.Parameter(data, requires_grad=False)).replace(
+        heading, named
+    )
     assert type(parameter * 2) is mt.Tensor  # results of ops are plain Tensors
     with pytest.raises(RuntimeError, match="floating point"):
         mt.nn.Parameter(torch.tensor([1, 2]))

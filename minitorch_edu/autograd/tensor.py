@@ -21,6 +21,7 @@ import torch
 from minitorch_edu.autograd import grad_mode
 
 Index = Any  # whatever torch accepts inside [...]
+LIBRARY_PREFIX = "minitorch_edu."  # our repr: minitorch_edu.tensor([1., 2.])
 
 
 def as_torch(data: Any, dtype: torch.dtype | None = None, device: Any = None) -> torch.Tensor:
@@ -296,7 +297,8 @@ class Tensor:
 
     # ------------------------------------------------------------------ display
     def __repr__(self) -> str:
-        text = repr(self.data)
+        # torch's text with our library's name in front, so the two are never confused.
+        text = LIBRARY_PREFIX + repr(self.data).replace("\n", "\n" + " " * len(LIBRARY_PREFIX))
         if self.grad_fn is not None:
             return f"{text[:-1]}, grad_fn=<{self.grad_fn.name()}>)"
         if self._requires_grad:
@@ -309,6 +311,13 @@ class Tensor:
         return format(repr(self), spec)
 
     # ------------------------------------------------------------------ Python protocol
+    @classmethod
+    def __torch_function__(
+        cls, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None
+    ) -> Any:
+        """torch's functions called on our Tensors run our ops (autograd/torch_function.py)."""
+        return torch_function.dispatch(func, args, kwargs)
+
     __hash__ = object.__hash__  # tensors are dict keys by identity, as in torch
 
     def __len__(self) -> int:
@@ -718,6 +727,7 @@ def _raw_index(index: Index) -> Index:
 
 
 # The ops import Tensor, so they are imported after it is defined.
+from minitorch_edu.autograd import torch_function  # noqa: E402
 from minitorch_edu.ops import (  # noqa: E402
     arithmetic,
     comparison,
