@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from minitorch_edu.checkpoint import TRAINING_KEYS, CheckpointError, load_checkpoint
+from minitorch_edu.checkpoint import CheckpointError
 from minitorch_edu.data import (
     IdxFormatError,
     TensorDataset,
@@ -40,6 +40,7 @@ from minitorch_edu.train import (
     ResumeError,
     TorchTwinUnavailable,
     TrainingResult,
+    load_training_checkpoint,
 )
 from minitorch_edu.train import run_training as train_on
 
@@ -100,6 +101,17 @@ class TrainConfig:
         if set(values) != names:
             raise ValueError(
                 f"TrainConfig.from_dict: expected keys {sorted(names)}, got {sorted(values)}"
+            )
+        for field in dataclasses.fields(cls):  # annotations are strings: "float", "str | None"
+            value = values[field.name]
+            kinds = {"str": (str,), "float": (float, int), "int": (int,), "bool": (bool,)}
+            allowed = kinds[field.type.split(" | ")[0]]
+            if (value is None and "None" in field.type) or (
+                isinstance(value, allowed) and (field.type == "bool" or type(value) is not bool)
+            ):
+                continue
+            raise TypeError(
+                f"TrainConfig.from_dict: {field.name} should be {field.type}, got {value!r}"
             )
         return cls(**values)
 
@@ -319,7 +331,7 @@ def _saved_config(path: str, error: Any) -> tuple[dict[str, Any], int]:
     """(the run options saved in checkpoint `path`, epochs it has completed)."""
     if not Path(path).is_file():
         error(f"argument --resume: checkpoint {path} does not exist")
-    payload = load_checkpoint(path, required_keys=TRAINING_KEYS)
+    payload = load_training_checkpoint(path)
     try:
         saved = TrainConfig.from_dict(payload["config"]).to_dict()
     except (TypeError, ValueError) as problem:
