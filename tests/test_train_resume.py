@@ -154,7 +154,7 @@ def test_foreign_files_are_refused_with_the_reason(tmp_path, capsys):
     assert "payload lacks required keys" in resume_error(capsys, other)
     settings = tmp_path / "settings.pt"
     save_checkpoint(settings, {key: None for key in train.TRAINING_KEYS} | {"config": {"a": 1}})
-    assert "holds no `minitorch-edu train` run settings" in resume_error(capsys, settings)
+    assert "its 'model' is None, expected a dict of tensors" in resume_error(capsys, settings)
 
 
 def replace_part(payload, change):
