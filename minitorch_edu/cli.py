@@ -32,7 +32,7 @@ from minitorch_edu.data import (
     TensorDataset,
     find_mnist_files,
     load_digits,
-    load_mnist,
+    load_mnist_splits,
 )
 from minitorch_edu.study.cli import add_explain_command
 from minitorch_edu.train import (
@@ -414,8 +414,13 @@ def load_datasets(config: TrainConfig) -> tuple[TensorDataset, TensorDataset]:
         train = load_digits("train", seed=DIGITS_SPLIT_SEED, normalize=True)
         test = load_digits("test", seed=DIGITS_SPLIT_SEED, normalize=True)
     else:
-        train = load_mnist(config.data_path, "train", normalize=True)
-        test = load_mnist(config.data_path, "test", normalize=True)
+        train, test = load_mnist_splits(config.data_path, normalize=True)
+        height, width = train.tensors[0].shape[-2:]
+        if config.model == "cnn" and height != width:
+            raise IdxFormatError(
+                f"{find_mnist_files(config.data_path, 'train')[0]}: its images are "
+                f"{height}x{width}, and the cnn (LeNet) takes square images; use --model mlp"
+            )
     image_shape = "x".join(str(size) for size in train.tensors[0].shape[1:])
     classes = int(train.tensors[1].max().item()) + 1
     print(
