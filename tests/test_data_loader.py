@@ -274,7 +274,7 @@ def test_load_state_dict_refuses_mismatched_state():
     with pytest.raises(ValueError, match="shuffle=True, this one has shuffle=False"):
         DataLoader(TensorDataset(torch.arange(6)), batch_size=2,
                    generator=torch.Generator()).load_state_dict(state)  # fmt: skip
-    with pytest.raises(ValueError, match="covers 6 samples but the dataset has 7"):
+    with pytest.raises(ValueError, match="covers 6 samples but an epoch of this loader has 7"):
         DataLoader(TensorDataset(torch.arange(7)), batch_size=2, shuffle=True,
                    generator=torch.Generator()).load_state_dict(state)  # fmt: skip
     with pytest.raises(ValueError, match="batches_yielded=9 is outside 0..3"):

@@ -17,6 +17,7 @@ from minitorch_edu.data.digits import (
     digits_split_indices,
     load_digits,
 )
+from minitorch_edu.data.distributed import DistributedSampler
 from minitorch_edu.data.idx import (
     MNIST_IMAGES_MAGIC,
     MNIST_LABELS_MAGIC,
@@ -38,6 +39,7 @@ __all__ = [
     "Compose",
     "DataLoader",
     "Dataset",
+    "DistributedSampler",
     "IdxFormatError",
     "Normalize",
     "TensorDataset",

@@ -4,6 +4,7 @@ One epoch is one pass over the dataset:
 
     order   = 0, 1, ..., n-1                        (shuffle=False)
             = torch.randperm(n, generator)          (shuffle=True)
+            = list(sampler)                         (a sampler, e.g. DistributedSampler)
     batch k = collate([dataset[i] for i in order[k*batch_size : (k+1)*batch_size]])
 
 The random numbers are drawn exactly as torch's DataLoader draws them (see `__iter__`), so the
@@ -79,6 +80,8 @@ class DataLoader:
 
     dataset     anything with `__len__` and `__getitem__`: ours, a torch.utils.data.Dataset...
     shuffle     a fresh random order each epoch, drawn from `generator`
+    sampler     the indices of each epoch instead (anything iterable with `__len__`, such
+                as mt.data.DistributedSampler); not together with shuffle
     drop_last   drop the last batch when it has fewer than batch_size samples
     generator   a CPU torch.Generator; None uses torch's global generator (mt.manual_seed)
     collate_fn  turns a list of samples into a batch (default: `default_collate`); its
@@ -93,7 +96,8 @@ class DataLoader:
         dataset: Any,
         batch_size: int = 1,
         shuffle: bool = False,
-        *,  # torch's next positional parameters are others (sampler, ...): name these
+        sampler: Any = None,
+        *,  # torch's next positional parameters are others (batch_sampler, ...): name these
         drop_last: bool = False,
         generator: torch.Generator | None = None,
         collate_fn: Callable[[list], Any] | None = None,
@@ -124,6 +128,14 @@ class DataLoader:
                     f"generator must be a CPU torch.Generator (it draws the sample order); "
                     f"got one on {generator.device}"
                 )
+        if sampler is not None:
+            if shuffle:
+                raise ValueError("sampler option is mutually exclusive with shuffle")
+            if not (hasattr(sampler, "__iter__") and hasattr(sampler, "__len__")):
+                raise TypeError(
+                    "sampler should be iterable and have a length (like DistributedSampler), "
+                    f"got {type(sampler).__name__}"
+                )
         if collate_fn is not None and not callable(collate_fn):
             raise TypeError(f"collate_fn should be callable, got {type(collate_fn).__name__}")
         if shuffle and len(dataset) == 0:
@@ -133,6 +145,7 @@ class DataLoader:
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
+        self.sampler = sampler
         self.drop_last = drop_last
         self.generator = generator
         self.collate_fn = collate_fn
@@ -145,8 +158,9 @@ class DataLoader:
         self._resume_from: dict | None = None
 
     def __len__(self) -> int:
-        """Batches per epoch: n // batch_size with drop_last, else ceil(n / batch_size)."""
-        count = len(self.dataset)
+        """Batches per epoch: n // batch_size with drop_last, else ceil(n / batch_size), where
+        n counts the samples of an epoch (the sampler's length when there is one)."""
+        count = len(self.dataset) if self.sampler is None else len(self.sampler)
         if self.drop_last:
             return count // self.batch_size
         return (count + self.batch_size - 1) // self.batch_size
@@ -165,6 +179,8 @@ class DataLoader:
         count = len(self.dataset)
         if order is None and self.shuffle:  # a fresh epoch (a resumed one brings its order)
             order = torch.randperm(count, generator=self._order_generator())
+        elif order is None and self.sampler is not None:
+            order = torch.tensor(list(self.sampler), dtype=torch.int64)
         self._in_progress = True
         self._epoch_order = order
         self._batches_yielded = first_batch
@@ -208,7 +224,7 @@ class DataLoader:
         generator_state   the generator's state (None when using torch's global one,
                           whose state a checkpoint saves separately)
         in_progress       whether an epoch was started and has not run out
-        epoch_order       that epoch's sample order (None when not shuffling)
+        epoch_order       that epoch's sample order (None when in dataset order)
         batches_yielded   how many of its batches were handed out
 
         An epoch is in progress from its first batch until its iterator runs out; the state
@@ -244,15 +260,18 @@ class DataLoader:
         order = state_dict["epoch_order"]
         batches_yielded = state_dict["batches_yielded"]
         if state_dict["in_progress"]:
-            if (order is not None) != self.shuffle:
+            ordered = self.shuffle or self.sampler is not None
+            if (order is not None) != ordered:
                 raise ValueError(
                     f"DataLoader.load_state_dict: saved state is from a loader with "
                     f"shuffle={order is not None}, this one has shuffle={self.shuffle}"
+                    + ("" if self.sampler is None else " and a sampler")
                 )
-            if order is not None and tuple(order.shape) != (len(self.dataset),):
+            epoch_length = len(self.dataset) if self.sampler is None else len(self.sampler)
+            if order is not None and tuple(order.shape) != (epoch_length,):
                 raise ValueError(
                     f"DataLoader.load_state_dict: saved epoch order covers {order.numel()} "
-                    f"samples but the dataset has {len(self.dataset)}"
+                    f"samples but an epoch of this loader has {epoch_length}"
                 )
             if not 0 <= batches_yielded <= len(self):
                 raise ValueError(
