@@ -108,7 +108,7 @@ class DataLoader:
                 f"got {type(dataset).__name__}"
             )
         if batch_size is None or isinstance(batch_size, bool) or not isinstance(batch_size, int):
-            raise TypeError(
+            raise ValueError(
                 f"batch_size should be a positive integer value, but got batch_size={batch_size!r}"
             )
         if batch_size <= 0:

@@ -14,7 +14,7 @@ import torch
 
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
-from minitorch_edu.ops.shape import unsqueeze
+from minitorch_edu.ops.shape import _dim, unsqueeze
 
 
 class Cat(Function):
@@ -113,7 +113,13 @@ def pad(a: Any, pad: Sequence[int], mode: str = "constant", value: float | None 
 
 def split(a: Any, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
     """Pieces of `split_size` along dim (the last may be smaller), or of the listed sizes."""
+    dim = _dim(dim, a.dim(), "split")
     length = a.shape[dim]
+    if not isinstance(split_size, int | Sequence) or isinstance(split_size, bool | str):
+        raise TypeError(
+            f"split(): argument 'split_size' must be int or a list of ints, not "
+            f"{type(split_size).__name__}"
+        )
     if isinstance(split_size, int):
         if split_size <= 0:
             raise RuntimeError(f"split: split_size must be positive, got {split_size}")
@@ -134,6 +140,9 @@ def split(a: Any, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
 
 def chunk(a: Any, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     """At most `chunks` pieces of equal size ceil(n / chunks), as torch.chunk."""
+    if isinstance(chunks, bool) or not isinstance(chunks, int):
+        raise TypeError(f"chunk(): argument 'chunks' must be int, not {type(chunks).__name__}")
+    dim = _dim(dim, a.dim(), "chunk")
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
     length = a.shape[dim]
@@ -144,4 +153,5 @@ def chunk(a: Any, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
 
 def unbind(a: Any, dim: int = 0) -> tuple[Tensor, ...]:
     """Every slice along `dim`, with that dim removed."""
+    dim = _dim(dim, a.dim(), "unbind")
     return tuple(a.select(dim, i) for i in range(a.shape[dim]))
