@@ -12,7 +12,6 @@ torch's CPU dropout, so after the same manual_seed both drop the same elements.
 from __future__ import annotations
 
 import numbers
-
 from typing import Any
 
 import torch
