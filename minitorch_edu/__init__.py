@@ -32,8 +32,10 @@ from minitorch_edu.creation import (
     ones_like,
     rand,
     rand_like,
+    randint,
     randn,
     randn_like,
+    randperm,
     tensor,
     zeros,
     zeros_like,
@@ -73,4 +75,6 @@ device = _torch.device
 __version__ = "0.1.0"
 
 # Subpackages, built on the core above.
-from minitorch_edu import data, nn, optim, study  # noqa: E402
+# What ported torch programs call: torch.cuda, torch.save/load, torch.utils.data.
+from minitorch_edu import accelerator, backends, cuda, data, nn, optim, study, utils  # noqa: E402  # noqa: E402
+from minitorch_edu.serialization import load, save  # noqa: E402

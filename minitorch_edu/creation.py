@@ -67,6 +67,17 @@ def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     return _factory(torch.randn, size, requires_grad, dtype=dtype, device=device)
 
 
+def randint(*bounds_and_size: Any, **options: Any) -> Tensor:
+    """Integers uniform on [low, high): `randint(high, size)` or `randint(low, high, size)`,
+    torch's arguments and generator (int64 unless `dtype` says otherwise)."""
+    return Tensor(torch.randint(*bounds_and_size, **options))
+
+
+def randperm(n: int, **options: Any) -> Tensor:
+    """0..n-1 in a random order, from torch's generator."""
+    return Tensor(torch.randperm(n, **options))
+
+
 def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     return _factory(torch.empty, size, requires_grad, dtype=dtype, device=device)
 

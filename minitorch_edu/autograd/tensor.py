@@ -271,6 +271,15 @@ class Tensor:
     def long(self) -> Tensor:
         return self.to(torch.int64)
 
+    def type(self, dtype: Any = None, non_blocking: bool = False) -> Any:
+        """torch's old spelling: `x.type(torch.float)` converts (like `.to`); `x.type()` names
+        the type, 'torch.FloatTensor' (also accepted as `dtype`)."""
+        if dtype is None:
+            return self.data.type()
+        if isinstance(dtype, str):
+            dtype = self.data.new_empty(0).type(dtype).dtype
+        return self.to(dtype)
+
     def clone(self) -> Tensor:
         return convert.clone(self)
 
