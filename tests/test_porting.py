@@ -308,6 +308,13 @@ def test_repr_and_errors_say_which_library_a_tensor_belongs_to():
     assert repr(mt.tensor([1.0, 2.0])) == "minitorch_edu.tensor([1., 2.])"
     with pytest.raises(NotImplementedError, match="minitorch_edu Tensor"):
         torch.cumsum(mt.ones(2), 0)
+    layer = mt.nn.Linear(2, 2)
+    with pytest.raises(TypeError, match="cannot assign 'torch.Tensor' as parameter 'weight'"):
+        layer.weight = torch.ones(2, 2)
+    with pytest.raises(
+        TypeError, match="expected minitorch_edu Tensors as inputs, got torch.Tensor"
+    ):
+        mt.autograd.grad(layer.weight.sum(), [torch.ones(1)])
 
 
 # ---------------------------------------------------------------------- save, load, cuda

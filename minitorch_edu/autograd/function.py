@@ -39,6 +39,7 @@ import torch
 from minitorch_edu.autograd import grad_mode
 from minitorch_edu.autograd.grad_mode import torch_is_grad_enabled
 from minitorch_edu.autograd.tensor import Tensor
+from minitorch_edu.autograd.torch_function import type_name
 
 _OUTPUT = object()  # marks "the op's own result" among the saved tensors
 
@@ -113,7 +114,7 @@ class Function:
         except AttributeError:  # forward called a tensor method on, say, a string
             if all(isinstance(x, torch.Tensor | int | float | None) for x in raw_inputs):
                 raise  # a bug in forward itself: keep its traceback
-            kinds = ", ".join(type(x).__name__ for x in raw_inputs)
+            kinds = ", ".join(type_name(x) for x in raw_inputs)
             raise TypeError(
                 f"{cls.__name__}: expected tensors, NumPy arrays or numbers as inputs, got {kinds}"
             ) from None
