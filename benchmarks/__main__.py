@@ -6,6 +6,8 @@
     python -m benchmarks --list                # the case names
     python -m benchmarks compare OLD.json NEW.json
     python -m benchmarks phases --model cnn --batch 64 --kernels   # one step, by phase
+    python -m benchmarks explain --model cnn --batch 64            # explain_gradient's time
+    python -m benchmarks startup               # how fast the command line answers
 
 How the numbers are taken is described in benchmarks/measure.py; how to read them, in
 docs/performance.md.
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import phases
+from benchmarks import explain, phases, startup
 from benchmarks.cases import CASES, MEMORY_TARGET
 from benchmarks.compare import compare
 from benchmarks.measure import measure_memory, memory_row, time_case
@@ -171,6 +173,34 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("new", type=Path)
         options = parser.parse_args(argv[1:])
         print(compare(json.loads(options.old.read_text()), json.loads(options.new.read_text())))
+        return 0
+
+    if argv[:1] == ["explain"]:
+        parser = argparse.ArgumentParser(
+            prog="python -m benchmarks explain",
+            description="How long explain_gradient takes on a LeNet or MLP training step.",
+        )
+        parser.add_argument("--model", default="cnn", choices=("cnn", "mlp"))
+        parser.add_argument("--batch", type=int, default=64)
+        parser.add_argument("--parameter", default=None, help="default: the first weight")
+        parser.add_argument("--repeats", type=int, default=3)
+        parser.add_argument("--threads", type=int, default=2)
+        options = parser.parse_args(argv[1:])
+        torch.set_num_threads(options.threads)
+        first = "conv1.weight" if options.model == "cnn" else "fc1.weight"
+        print(
+            explain.report(
+                options.model, options.batch, options.parameter or first, options.repeats
+            )
+        )
+        return 0
+    if argv[:1] == ["startup"]:
+        parser = argparse.ArgumentParser(
+            prog="python -m benchmarks startup",
+            description="Seconds until the command line answers, each command a fresh process.",
+        )
+        parser.add_argument("--repeat", type=int, default=5, help="runs per command")
+        print(startup.report(parser.parse_args(argv[1:]).repeat))
         return 0
 
     if argv[:1] == ["phases"]:

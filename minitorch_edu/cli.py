@@ -22,27 +22,15 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from minitorch_edu.checkpoint import CheckpointError
-from minitorch_edu.data import (
-    IdxFormatError,
-    TensorDataset,
-    find_mnist_files,
-    load_digits,
-    load_mnist_splits,
-)
 from minitorch_edu.study.cli import add_explain_command
-from minitorch_edu.train import (
-    TRAJECTORY_OPTIONS,
-    ResumeError,
-    TorchTwinUnavailable,
-    TrainingResult,
-    load_training_checkpoint,
-)
-from minitorch_edu.train import run_training as train_on
+
+# Nothing above imports torch: `--help` and usage errors answer at once. torch and the
+# modules built on it are imported inside the functions that run a command.
+if TYPE_CHECKING:
+    from minitorch_edu.data import TensorDataset
+    from minitorch_edu.train import TrainingResult
 
 PROGRAM = "minitorch-edu"
 DATASETS = ("digits", "mnist")
@@ -68,8 +56,6 @@ DEFAULT_MOMENTUM = {"sgd": 0.9, "rmsprop": 0.0}
 # The digits train/test split is fixed, whatever --seed says, so runs with different seeds
 # are scored on the same test set.
 DIGITS_SPLIT_SEED = 0
-# Errors met while running: one line on stderr and exit code 1, no traceback.
-RUN_ERRORS = (OSError, IdxFormatError, CheckpointError, ResumeError, TorchTwinUnavailable)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -294,8 +280,6 @@ def validate_train_arguments(arguments: argparse.Namespace) -> TrainConfig:
             f"argument --resume: {arguments.resume} was trained on {saved['device']}, and torch "
             "finds no CUDA GPU here; a resumed run continues on the device it started on"
         )
-    device = _resolve_device(values["device"], error)
-
     if arguments.plot is not None:
         if Path(arguments.plot).suffix.lower() != ".png":
             error(f"argument --plot: expected a .png file name, got {arguments.plot!r}")
@@ -304,6 +288,7 @@ def validate_train_arguments(arguments: argparse.Namespace) -> TrainConfig:
         if Path(arguments.save).is_dir():
             error(f"argument --save: {arguments.save} is a directory; give a file name")
         _check_parent_directory("--save", arguments.save, error)
+    device = _resolve_device(values["device"], error)  # imports torch: the last check
 
     config = TrainConfig(
         data=data,
@@ -329,6 +314,9 @@ def validate_train_arguments(arguments: argparse.Namespace) -> TrainConfig:
 
 def _saved_config(path: str, error: Any) -> tuple[dict[str, Any], int]:
     """(the run options saved in checkpoint `path`, epochs it has completed)."""
+    from minitorch_edu.checkpoint import CheckpointError
+    from minitorch_edu.train import load_training_checkpoint
+
     if not Path(path).is_file():
         error(f"argument --resume: checkpoint {path} does not exist")
     payload = load_training_checkpoint(path)
@@ -345,6 +333,8 @@ def _saved_config(path: str, error: Any) -> tuple[dict[str, Any], int]:
 def _check_resume_options(
     config: TrainConfig, saved: dict[str, Any], epochs_done: int, error: Any
 ) -> None:
+    from minitorch_edu.train import TRAJECTORY_OPTIONS
+
     current = config.to_dict()
     differences = [
         f"--{name.replace('_', '-')} {_option_text(name, current)} (checkpoint: "
@@ -371,6 +361,8 @@ def _option_text(name: str, values: dict[str, Any]) -> str:
 
 
 def _device_available(device: str) -> bool:
+    import torch
+
     return device != "cuda" or torch.cuda.is_available()
 
 
@@ -378,7 +370,7 @@ def _resolve_device(device: str, error: Any) -> str:
     if not _device_available(device):
         error("argument --device: cuda was requested but torch finds no CUDA GPU on this machine")
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return "cuda" if _device_available("cuda") else "cpu"
     return device
 
 
@@ -393,6 +385,8 @@ def _parse_data(spec: str, error: Any) -> tuple[str, str | None]:
         return "digits", None
     if not path:
         error("argument --data: mnist needs the directory holding its files: --data mnist:PATH")
+    from minitorch_edu.data import find_mnist_files
+
     try:
         for split in ("train", "test"):
             find_mnist_files(path, split)
@@ -410,6 +404,8 @@ def _check_parent_directory(flag: str, path: str, error: Any) -> None:
 # ---------------------------------------------------------------------- running
 def load_datasets(config: TrainConfig) -> tuple[TensorDataset, TensorDataset]:
     """(train, test) datasets for `config.data`, normalised with the data set's statistics."""
+    from minitorch_edu.data import IdxFormatError, find_mnist_files, load_digits, load_mnist_splits
+
     if config.data == "digits":
         train = load_digits("train", seed=DIGITS_SPLIT_SEED, normalize=True)
         test = load_digits("test", seed=DIGITS_SPLIT_SEED, normalize=True)
@@ -432,6 +428,8 @@ def load_datasets(config: TrainConfig) -> tuple[TensorDataset, TensorDataset]:
 
 def run_training(config: TrainConfig) -> TrainingResult:
     """Load the data and train as `config` says (minitorch_edu.train.run_training)."""
+    from minitorch_edu.train import run_training as train_on
+
     return train_on(config, *load_datasets(config))
 
 
@@ -440,19 +438,30 @@ def _train_command(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def run_errors() -> tuple[type[Exception], ...]:
+    """Errors met while running: one line on stderr and exit code 1, no traceback."""
+    from minitorch_edu.checkpoint import CheckpointError
+    from minitorch_edu.data import IdxFormatError
+    from minitorch_edu.train import ResumeError, TorchTwinUnavailable
+
+    return (OSError, IdxFormatError, CheckpointError, ResumeError, TorchTwinUnavailable)
+
+
 def main(argv: list[str] | None = None) -> int:
-    arguments = build_parser().parse_args(argv)
+    arguments = build_parser().parse_args(argv)  # --help and usage errors end here, torch-free
     try:
         return arguments.handler(arguments)
     except BrokenPipeError:  # the output went to a program that stopped reading (`| head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second complaint
         return 1
-    except RUN_ERRORS as failure:
-        print(f"{PROGRAM}: error: {failure}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print(f"{PROGRAM}: interrupted", file=sys.stderr)
         return 130
+    except Exception as failure:  # (not SystemExit: a usage error found while running)
+        if not isinstance(failure, run_errors()):
+            raise
+        print(f"{PROGRAM}: error: {failure}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

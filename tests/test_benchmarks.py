@@ -81,3 +81,10 @@ def test_phase_report_names_every_phase():
     text = phases.report("mlp", 4, torch.device("cpu"), torch.float32, steps=3)
     for phase in phases.PHASES:
         assert phase in text
+
+
+def test_the_explain_benchmark_runs():
+    from benchmarks import explain
+
+    text = explain.report("cnn", 2, "conv1.bias", repeats=1)
+    assert "explain_gradient(conv1.bias[" in text and "target < 5 s" in text

@@ -2,6 +2,7 @@
 
 # Order matters: Tensor first, since Function and the ops build on it.
 from minitorch_edu.autograd.tensor import Tensor  # noqa: I001
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.engine import backward, grad
 from minitorch_edu.autograd.grad_mode import (
@@ -13,6 +14,7 @@ from minitorch_edu.autograd.grad_mode import (
 )
 
 __all__ = [
+    "Formula",
     "Function",
     "Tensor",
     "backward",

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from minitorch_edu.autograd import grad_mode
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.grad_mode import torch_is_grad_enabled
 from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.autograd.torch_function import type_name
@@ -63,6 +64,9 @@ class Function:
     """Base class of every op. An instance is both the `ctx` of one call and its graph node."""
 
     formula: ClassVar[str] = ""
+    # The op's formula data (minitorch_edu/autograd/formula.py): when a class declares it,
+    # `formula` is made from it, so the trace, the graph and explain_gradient read one source.
+    derivatives: ClassVar[Formula | None] = None
 
     # Defaults for nodes; a recorded call sets its own values.
     parents: tuple = ()
@@ -74,6 +78,15 @@ class Function:
     _versions: tuple = ()
     _output: torch.Tensor | None = None
     _grad_hooks: list | None = None
+    options: dict | None = None  # the keyword options of the call (stride, dim, ...)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = cls.__dict__.get("derivatives")
+        if declared is not None:
+            if "formula" in cls.__dict__:
+                raise TypeError(f"{cls.__name__}: give `derivatives` or `formula`, not both")
+            cls.formula = declared.text
 
     @staticmethod
     def forward(ctx: Function, *inputs: Any, **options: Any) -> torch.Tensor:
@@ -126,6 +139,8 @@ class Function:
             ctx.needs_input_grad = tuple([parent is not None for parent in parents])
             ctx.output_shape = out.shape
             ctx.output_dtype = out.dtype
+            if options:
+                ctx.options = options
             if ctx._to_save:
                 ctx._resolve_saved(inputs, raw_inputs, out)
             result = Tensor._wrap(out, ctx)

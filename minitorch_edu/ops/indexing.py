@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor, _raw_index
 from minitorch_edu.ops.join import pad_any
@@ -44,7 +45,12 @@ def flat_positions(shape: torch.Size, device: torch.device) -> torch.Tensor:
 
 
 class GetItem(Function):
-    formula = "da = zeros; da[index] += grad  (repeated positions add up)"
+    derivatives = Formula(
+        "a",
+        forward="out = a[index]",
+        backward="da = zeros; da[index] += grad  (repeated positions add up)",
+        local={"a": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, index=None):
@@ -63,7 +69,12 @@ class GetItem(Function):
 
 
 class Gather(Function):
-    formula = "da = zeros.scatter_add(dim, index, grad)"
+    derivatives = Formula(
+        "a, index",
+        forward="out = a.gather(dim, index)",
+        backward={"a": "zeros.scatter_add(dim, index, grad)"},
+        local={"a": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, index, dim=0):
@@ -81,7 +92,12 @@ class ScatterAdd(Function):
     """Only src's elements at positions inside index's shape are added; the rest of src (it
     may be larger) is unused, so its gradient there is 0."""
 
-    formula = "da = grad;  dsrc = grad.gather(dim, index)  (0 where src is not indexed)"
+    derivatives = Formula(
+        "a, index, src",
+        forward="out = a, with src[k] added at index[k] along dim",
+        backward={"a": "grad", "src": "grad.gather(dim, index)  (0 where src is not indexed)"},
+        local={"a": "1", "src": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, index, src, dim=0):
@@ -104,7 +120,12 @@ class ScatterAdd(Function):
 
 
 class IndexSelect(Function):
-    formula = "da = zeros.index_add(dim, index, grad)"
+    derivatives = Formula(
+        "a, index",
+        forward="out = a.index_select(dim, index)",
+        backward={"a": "zeros.index_add(dim, index, grad)"},
+        local={"a": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, index, dim=0):
@@ -119,7 +140,12 @@ class IndexSelect(Function):
 
 
 class IndexAdd(Function):
-    formula = "da = grad;  dsource = grad.index_select(dim, index)"
+    derivatives = Formula(
+        "a, index, source",
+        forward="out = a.index_add(dim, index, source)",
+        backward={"a": "grad", "source": "grad.index_select(dim, index)"},
+        local={"a": "1", "source": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, index, source, dim=0):

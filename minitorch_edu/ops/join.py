@@ -12,13 +12,19 @@ from typing import Any
 
 import torch
 
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.ops.shape import _dim, unsqueeze
 
 
 class Cat(Function):
-    formula = "d(input i) = grad.narrow(dim, offset_i, size_i)"
+    derivatives = Formula(
+        "*tensors",
+        forward="out = the tensors joined along dim",
+        backward="d(input i) = grad.narrow(dim, offset_i, size_i)",
+        local={"tensors": "1"},
+    )
 
     @staticmethod
     def forward(ctx, *tensors, dim=0):
@@ -37,7 +43,12 @@ class Cat(Function):
 
 
 class Pad(Function):
-    formula = "da = pad(grad, -pad)  (cut the added border off again)"
+    derivatives = Formula(
+        "a",
+        forward="out = a with a border of `value` added",
+        backward={"a": "pad(grad, -pad)  (cut the added border off again)"},
+        local={"a": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, pad=(), value=0.0):

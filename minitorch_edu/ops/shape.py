@@ -13,12 +13,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from minitorch_edu.autograd.engine import sum_to_shape
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 
 
 class Reshape(Function):
-    formula = "da = grad reshaped back to a's shape"
+    derivatives = Formula(
+        "a",
+        forward="out = a with a new shape",
+        backward={"a": "grad reshaped back to a's shape"},
+        local={"a": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, shape=(), view=False):
@@ -31,7 +37,12 @@ class Reshape(Function):
 
 
 class Transpose(Function):
-    formula = "da = grad with dims dim0 and dim1 swapped back"
+    derivatives = Formula(
+        "a",
+        forward="out = a with dims dim0 and dim1 swapped",
+        backward={"a": "grad with dims dim0 and dim1 swapped back"},
+        local={"a": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, dim0=0, dim1=1):
@@ -44,7 +55,12 @@ class Transpose(Function):
 
 
 class Permute(Function):
-    formula = "da = grad permuted by the inverse permutation"
+    derivatives = Formula(
+        "a",
+        forward="out = a with its dims permuted",
+        backward={"a": "grad permuted by the inverse permutation"},
+        local={"a": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, dims=()):
@@ -59,7 +75,13 @@ class Permute(Function):
 
 
 class Expand(Function):
-    formula = "da = grad summed over the broadcast dims"
+    derivatives = Formula(
+        "a",
+        forward="out = a broadcast to a bigger shape",
+        backward={"a": "grad summed over the broadcast dims"},
+        local={"a": "1"},
+        notes={"a": "one term for every copy of a[i]"},
+    )
 
     @staticmethod
     def forward(ctx, a, sizes=()):
@@ -72,7 +94,12 @@ class Expand(Function):
 
 
 class Contiguous(Function):
-    formula = "da = grad"
+    derivatives = Formula(
+        "a",
+        forward="out = a, laid out contiguously",
+        backward={"a": "grad"},
+        local={"a": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a):

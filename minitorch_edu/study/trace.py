@@ -39,7 +39,13 @@ import torch
 from minitorch_edu.autograd import function
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
-from minitorch_edu.study.format import Labeller, Snapshot, format_number, format_shape, snapshot
+from minitorch_edu.study.format import (
+    Labeller,
+    Snapshot,
+    format_shape,
+    option_text,
+    snapshot,
+)
 
 Value = Snapshot | int | float | bool | str | None  # what a step records for one input or output
 
@@ -110,6 +116,14 @@ class Step:
         lines.append(f"    formula: {self.formula}")
         lines.extend(_value_lines(self, print_limit, digits, indent="    "))
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from minitorch_edu.study.display import step_html
+
+        return step_html(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.text())
 
     def to_dict(self, values: bool = True) -> dict[str, Any]:
         """JSON-ready; tensors as shape, dtype, summary and (when kept and `values`) numbers."""
@@ -558,11 +572,18 @@ class Tape:
         return view
 
     # ------------------------------------------------------------------ showing it
-    def table(self, values: bool = True, print_limit: int | None = None, digits: int = 4) -> str:
+    def table(
+        self,
+        values: bool = True,
+        print_limit: int | None = None,
+        digits: int = 4,
+        width: int | None = None,
+    ) -> str:
         """One row per step (index, pass, op, inputs -> outputs with shapes, formula), and
         under each row, with `values`, the numbers: whole up to `print_limit` elements,
         summarised (shape, min, max, mean, norm) above it. Lines mark where each backward
-        pass begins and ends.
+        pass begins and ends. With `width`, a row that would be wider puts its formula on
+        a line of its own below it.
         """
         limit = self.print_limit if print_limit is None else print_limit
         lines = [self._heading()]
@@ -580,10 +601,17 @@ class Tape:
         before, after = self._pass_marks()
         for step, signature in zip(self.steps, signatures):
             lines.extend(before.get(step.index, []))
-            lines.append(
+            row = (
                 f"{step.index:>{index_width}}  {step.direction:<8}  {step.op:<{op_width}}  "
                 f"{signature:<{signature_width}}  {step.formula}"
             )
+            if width is not None and len(row) > width:
+                row = row[: len(row) - len(step.formula)].rstrip()
+                lines.append(row)
+                if step.formula:
+                    lines.append(" " * (index_width + 2) + f"formula: {step.formula}")
+            else:
+                lines.append(row)
             if values:
                 indent = " " * (index_width + 2)
                 lines.extend(_value_lines(step, limit, digits, indent))
@@ -626,6 +654,14 @@ class Tape:
 
     def __str__(self) -> str:
         return self.table()
+
+    def _repr_html_(self) -> str:
+        from minitorch_edu.study.display import tape_html
+
+        return tape_html(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.table())
 
     def __repr__(self) -> str:
         return f"<{self._heading()}>"
@@ -730,8 +766,4 @@ def _value_dict(name: str, value: Value, values: bool) -> dict[str, Any] | None:
 
 
 def _option_text(value: Any) -> str:
-    if isinstance(value, torch.Tensor):
-        return f"tensor{format_shape(value.shape)}"
-    if isinstance(value, float):
-        return format_number(value, 6)
-    return repr(value)
+    return option_text(value)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.nn.functional.arguments import (
@@ -41,7 +42,18 @@ from minitorch_edu.ops.selection import where
 
 
 class NllLoss(Function):
-    formula = "d lp[n, t_n] = -w[t_n] / denominator * grad  (0 for other classes, ignored n)"
+    derivatives = Formula(
+        "lp",
+        forward="out = -sum_n scale[n] * lp[n, t_n]",
+        backward="d lp[n, t_n] = -w[t_n] / denominator * grad  (0 for other classes, ignored n)",
+        local={"lp": "-scale[n]"},
+        saved="index, scale",
+        indices={"lp": "n, c"},
+        notes={
+            "lp": "at the target class c = t_n of each sample n, 0 elsewhere; scale[n] = "
+            "w[t_n] / sum_n w[t_n] (1/N for a mean without class weights)"
+        },
+    )
 
     @staticmethod
     def forward(ctx, log_probs, target=None, weight=None, ignore_index=-100, reduction="mean"):

@@ -16,13 +16,21 @@ from typing import Any
 
 import torch
 
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.nn.functional.arguments import raw
 
 
 class Dropout(Function):
-    formula = "da = grad * mask  (mask = bernoulli(1 - p) / (1 - p), kept from forward)"
+    derivatives = Formula(
+        "a",
+        forward="out = a * mask",
+        backward={"a": "grad * mask  (mask = bernoulli(1 - p) / (1 - p), kept from forward)"},
+        local={"a": "mask"},
+        saved="mask",
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a, p=0.5):
