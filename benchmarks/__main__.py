@@ -6,6 +6,7 @@
     python -m benchmarks --list                # the case names
     python -m benchmarks compare OLD.json NEW.json
     python -m benchmarks phases --model cnn --batch 64 --kernels   # one step, by phase
+    python -m benchmarks explore               # the explorer: record, write, page size, ready
     python -m benchmarks explain --model cnn --batch 64            # explain_gradient's time
     python -m benchmarks startup               # how fast the command line answers
 
@@ -201,6 +202,21 @@ def main(argv: list[str] | None = None) -> int:
         )
         parser.add_argument("--repeat", type=int, default=5, help="runs per command")
         print(startup.report(parser.parse_args(argv[1:]).repeat))
+        return 0
+
+    if argv[:1] == ["explore"]:
+        from benchmarks import explore
+
+        parser = argparse.ArgumentParser(
+            prog="python -m benchmarks explore",
+            description="The explorer's cost: recording, writing, page size, time to ready.",
+        )
+        parser.add_argument("--repeat", type=int, default=3, help="runs (and page loads) each")
+        parser.add_argument("--steps", default="1,3", help="training steps to record, e.g. 1,3")
+        parser.add_argument("--no-browser", action="store_true", help="skip the page loads")
+        options = parser.parse_args(argv[1:])
+        steps = tuple(int(part) for part in options.steps.split(","))
+        print(explore.report(options.repeat, steps, browser=not options.no_browser))
         return 0
 
     if argv[:1] == ["phases"]:

@@ -5,6 +5,7 @@
     minitorch-edu train --model cnn --optimizer adam --epochs 5 --plot curves.png
     minitorch-edu train --data mnist:/data/mnist --model cnn --device cuda --save run.pt
     minitorch-edu train --resume run.pt --epochs 20
+    minitorch-edu explore --model cnn --steps 3   a page that steps through training steps
 
 Arguments are checked before anything runs; a bad one is a usage error (exit code 2) that
 says what was wrong. Errors met while running (a damaged data file or checkpoint, a checkpoint
@@ -24,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from minitorch_edu.explore_cli import add_explore_command
 from minitorch_edu.study.cli import add_explain_command
 
 # Nothing above imports torch: `--help` and usage errors answer at once. torch and the
@@ -115,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_train_command(commands)
     add_explain_command(commands)
+    add_explore_command(commands)
     return parser
 
 

@@ -4,6 +4,7 @@ trace()             record every op of a forward and backward pass, with its num
 explain_gradient()  the chain rule for one element of a gradient, with the numbers
 gradient_by_sample() a gradient split by sample, for every element at once
 explain_step()      one optimizer step written out for one element, with the numbers
+explore()           whole training steps recorded for the explorer page (save_html)
 to_dot/render/draw  pictures of the computation graph
 gradcheck()         analytic gradients against central finite differences
 examples            small built-in runs of all of these (`minitorch-edu explain ...`)
@@ -21,6 +22,8 @@ from minitorch_edu.lazy import SubmodulesDoNotShadow, load_on_first_use
 __all__ = [
     "BackwardPass",
     "ElementGradient",
+    "ExploreError",
+    "Exploration",
     "GradcheckError",
     "GradcheckResult",
     "GradientExplanation",
@@ -41,6 +44,7 @@ __all__ = [
     "draw",
     "explain_gradient",
     "explain_step",
+    "explore",
     "gradcheck",
     "gradient_by_sample",
     "render",

@@ -10,6 +10,7 @@ from minitorch_edu.study.chain import (
     Use,
     explain_gradient,
 )
+from minitorch_edu.study.exploration import Exploration, ExploreError, explore
 from minitorch_edu.study.format import Snapshot, snapshot
 from minitorch_edu.study.gradcheck import GradcheckError, GradcheckResult, gradcheck
 from minitorch_edu.study.graph import GraphPicture, GraphvizNotFoundError, draw, render, to_dot
