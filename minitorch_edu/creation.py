@@ -145,4 +145,8 @@ def full_like(
 
 def manual_seed(seed: int) -> torch.Generator:
     """Seed the random number generator shared with torch (CPU and every GPU)."""
+    try:
+        int(seed)  # what torch does with it; its own error would only quote int()
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"manual_seed: seed must be an integer, got {seed!r}") from None
     return torch.manual_seed(seed)

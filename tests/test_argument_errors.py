@@ -138,6 +138,18 @@ CASES = {
     "flatten start_dim=1.5": lambda s: s.tensor(torch.ones(6)).flatten(1.5),
     "permute dims='a','b'": lambda s: s.tensor(torch.ones(2, 3)).permute("a", "b"),
     "unsqueeze dim='a'": lambda s: s.tensor(torch.ones(2, 3)).unsqueeze("a"),
+    "cat(5)": lambda s: (torch if s.is_torch else mt).cat(5),
+    "cat(tensor)": lambda s: (torch if s.is_torch else mt).cat(s.tensor(torch.ones(2, 3))),
+    "stack(5)": lambda s: (torch if s.is_torch else mt).stack(5),
+    "narrow start='a'": lambda s: s.tensor(torch.ones(4)).narrow(0, "a", 1),
+    "select index='a'": lambda s: s.tensor(torch.ones(4)).select(0, "a"),
+    "as_strided size='a'": lambda s: s.tensor(torch.ones(4)).as_strided("a", (1,)),
+    "F.pad pad=(1.5, 1)": lambda s: s.F.pad(s.tensor(X), (1.5, 1)),
+    "Optimizer.step(closure=3)": lambda s: s.optimizer().step(3),
+    "scheduler.load_state_dict(3)": lambda s: s.scheduler("StepLR", 1).load_state_dict(3),
+    "default_collate([])": lambda s: s.data.default_collate([]),
+    "manual_seed('a')": lambda s: (torch if s.is_torch else mt).manual_seed("a"),
+    "manual_seed(None)": lambda s: (torch if s.is_torch else mt).manual_seed(None),
     # data
     "DataLoader batch_size=1.5": lambda s: s.data.DataLoader(
         s.data.TensorDataset(torch.ones(3)), batch_size=1.5

@@ -43,6 +43,8 @@ def default_collate(samples: Sequence[Any]) -> Any:
     tuples and lists        ->  a list with one collated entry per position
     dicts                   ->  a dict with one collated entry per key
     """
+    if len(samples) == 0:
+        raise IndexError("default_collate: the batch holds no samples, nothing to stack")
     first = samples[0]
     if isinstance(first, Tensor | torch.Tensor):
         return Tensor(torch.stack([torch.as_tensor(_raw(sample)) for sample in samples]))

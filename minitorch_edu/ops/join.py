@@ -94,6 +94,7 @@ def pad_constant(a: torch.Tensor, pad: Sequence[int], value: float) -> torch.Ten
 
 def cat(tensors: Sequence[Any], dim: int = 0) -> Tensor:
     """Join tensors along an existing dim."""
+    _check_tensor_list(tensors, "cat")
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("cat(): expected a non-empty list of Tensors")
@@ -102,6 +103,7 @@ def cat(tensors: Sequence[Any], dim: int = 0) -> Tensor:
 
 def stack(tensors: Sequence[Any], dim: int = 0) -> Tensor:
     """Join equally shaped tensors along a new dim (cat of unsqueezed tensors)."""
+    _check_tensor_list(tensors, "stack")
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")
@@ -109,6 +111,14 @@ def stack(tensors: Sequence[Any], dim: int = 0) -> Tensor:
     if len(shapes) > 1:
         raise RuntimeError(f"stack expects each tensor to be equal size, got shapes {shapes}")
     return cat([unsqueeze(t, dim) for t in tensors], dim)
+
+
+def _check_tensor_list(tensors: Any, op: str) -> None:
+    if not isinstance(tensors, list | tuple):  # a tensor would be iterated row by row
+        raise TypeError(
+            f"{op}(): argument 'tensors' must be a tuple or list of Tensors, not "
+            f"{type(tensors).__module__.split('.')[0]}.{type(tensors).__name__}"
+        )
 
 
 def pad(a: Any, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:
@@ -119,7 +129,10 @@ def pad(a: Any, pad: Sequence[int], mode: str = "constant", value: float | None 
         raise RuntimeError(
             f"pad: padding length {len(pad)} must be even and at most 2 * {a.dim()} (input dims)"
         )
-    return Pad.apply(a, pad=tuple(int(p) for p in pad), value=0.0 if value is None else value)
+    if not all(isinstance(p, int) and not isinstance(p, bool) for p in pad):
+        kinds = ", ".join(type(p).__name__ for p in pad)
+        raise TypeError(f"pad(): argument 'pad' must be tuple of ints, got ({kinds})")
+    return Pad.apply(a, pad=tuple(pad), value=0.0 if value is None else value)
 
 
 def split(a: Any, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:

@@ -62,6 +62,14 @@ def _check_positive_count(value: Any, name: str) -> Any:
     return value
 
 
+def _check_state_dict(state_dict: Any) -> None:
+    if not isinstance(state_dict, dict):
+        raise TypeError(
+            f"scheduler.load_state_dict expects the dict state_dict() returns, got "
+            f"{type(state_dict).__name__}"
+        )
+
+
 def _check_factor(gamma: Any) -> Any:
     """The multiplicative factor of a schedule: a number (or a one-element tensor)."""
     if isinstance(gamma, numbers.Real) or (isinstance(gamma, torch.Tensor) and gamma.numel() == 1):
@@ -118,6 +126,7 @@ class LRScheduler:
         return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        _check_state_dict(state_dict)
         self.__dict__.update(state_dict)
 
     def get_last_lr(self) -> list[Any]:
@@ -216,6 +225,7 @@ class LambdaLR(LRScheduler):
         return state_dict
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        _check_state_dict(state_dict)
         state_dict = dict(state_dict)
         lr_lambdas = state_dict.pop("lr_lambdas")
         self.__dict__.update(state_dict)

@@ -221,6 +221,11 @@ class Optimizer:
         value (the loss) is returned. Parameters whose `.grad` is None are left alone.
         """
         loss = None
+        if closure is not None and not callable(closure):
+            raise TypeError(
+                f"step(closure): closure must be a function that returns the loss, got "
+                f"{type(closure).__name__}"
+            )
         if closure is not None:
             with enable_grad():
                 loss = closure()
