@@ -100,6 +100,17 @@ class TrainConfig:
             raise ValueError(
                 f"TrainConfig.from_dict: expected keys {sorted(names)}, got {sorted(values)}"
             )
+        for field in dataclasses.fields(cls):  # annotations are strings: "float", "str | None"
+            value = values[field.name]
+            kinds = {"str": (str,), "float": (float, int), "int": (int,), "bool": (bool,)}
+            allowed = kinds[field.type.split(" | ")[0]]
+            if (value is None and "None" in field.type) or (
+                isinstance(value, allowed) and (field.type == "bool" or type(value) is not bool)
+            ):
+                continue
+            raise TypeError(
+                f"TrainConfig.from_dict: {field.name} should be {field.type}, got {value!r}"
+            )
         return cls(**values)
 
 
@@ -392,11 +403,12 @@ def _data_parallel_settings(
 
 def _saved_config(path: str, error: Any) -> tuple[dict[str, Any], int]:
     """(the run options saved in checkpoint `path`, epochs it has completed)."""
-    from minitorch_edu.checkpoint import TRAINING_KEYS, CheckpointError, load_checkpoint
+    from minitorch_edu.checkpoint import CheckpointError
+    from minitorch_edu.train import load_training_checkpoint
 
     if not Path(path).is_file():
         error(f"argument --resume: checkpoint {path} does not exist")
-    payload = load_checkpoint(path, required_keys=TRAINING_KEYS)
+    payload = load_training_checkpoint(path)
     try:
         saved = TrainConfig.from_dict(payload["config"]).to_dict()
     except (TypeError, ValueError) as problem:
@@ -487,14 +499,19 @@ def _check_parent_directory(flag: str, path: str, error: Any) -> None:
 # ---------------------------------------------------------------------- running
 def load_datasets(config: TrainConfig, quiet: bool = False) -> tuple[TensorDataset, TensorDataset]:
     """(train, test) datasets for `config.data`, normalised with the data set's statistics."""
-    from minitorch_edu.data import load_digits, load_mnist
+    from minitorch_edu.data import IdxFormatError, find_mnist_files, load_digits, load_mnist_splits
 
     if config.data == "digits":
         train = load_digits("train", seed=DIGITS_SPLIT_SEED, normalize=True)
         test = load_digits("test", seed=DIGITS_SPLIT_SEED, normalize=True)
     else:
-        train = load_mnist(config.data_path, "train", normalize=True)
-        test = load_mnist(config.data_path, "test", normalize=True)
+        train, test = load_mnist_splits(config.data_path, normalize=True)
+        height, width = train.tensors[0].shape[-2:]
+        if config.model == "cnn" and height != width:
+            raise IdxFormatError(
+                f"{find_mnist_files(config.data_path, 'train')[0]}: its images are "
+                f"{height}x{width}, and the cnn (LeNet) takes square images; use --model mlp"
+            )
     image_shape = "x".join(str(size) for size in train.tensors[0].shape[1:])
     classes = int(train.tensors[1].max().item()) + 1
     if not quiet:

@@ -43,6 +43,7 @@ from minitorch_edu import nn, optim
 from minitorch_edu.autograd.grad_mode import no_grad
 from minitorch_edu.checkpoint import (
     TRAINING_KEYS,
+    CheckpointError,
     capture_rng_state,
     load_checkpoint,
     payload_digest,
@@ -306,14 +307,9 @@ def resume(
     twin: Any,
 ) -> tuple[History, int, int]:
     """Load config.resume into the run's parts; (history, epochs done, steps done)."""
-    payload = load_checkpoint(config.resume, required_keys=TRAINING_KEYS)
+    payload = load_training_checkpoint(config.resume)
     check_resumable(config, payload, data_digest)
-    model.load_state_dict(payload["model"])
-    optimizer.load_state_dict(payload["optimizer"])
-    loader.load_state_dict(payload["loader"])
-    restore_rng_state(payload["rng"])
-    if twin is not None:
-        twin.load_state_dict(payload["torch_twin"])
+    restore_run(config.resume, payload, model, optimizer, loader, twin)
     return History.from_dict(payload["metrics"]), payload["epoch"], payload["step"]
 
 
@@ -428,6 +424,150 @@ def training_payload(
         "torch_twin": None if twin is None else twin.state_dict(),
         "data_digest": data_digest,
     }
+
+
+def load_training_checkpoint(path: str) -> dict[str, Any]:
+    """The payload of a `minitorch-edu train` checkpoint, its parts checked for the kinds of
+    values a run saves (CheckpointError naming the file and the part otherwise)."""
+    payload = load_checkpoint(path, required_keys=TRAINING_KEYS)
+    problem = training_payload_problem(payload)
+    if problem is not None:
+        raise CheckpointError(f"{path} is not a loadable minitorch-edu train checkpoint: {problem}")
+    return payload
+
+
+def training_payload_problem(payload: dict[str, Any]) -> str | None:
+    """What is wrong with the parts of a training payload, or None (see training_payload)."""
+
+    def is_count(value: Any) -> bool:
+        return type(value) is int and value >= 0
+
+    def is_dict_of(value: Any, kind: type) -> bool:
+        return isinstance(value, dict) and all(isinstance(v, kind) for v in value.values())
+
+    optimizer = payload["optimizer"]
+    rng = payload["rng"]
+    metrics = payload["metrics"]
+    history_names = set(vars(History()))
+    checks = [
+        ("model", is_dict_of(payload["model"], torch.Tensor), "a dict of tensors"),
+        (
+            "optimizer",
+            isinstance(optimizer, dict)
+            and isinstance(optimizer.get("state"), dict)
+            and isinstance(optimizer.get("param_groups"), list)
+            and all(
+                isinstance(group, dict) and isinstance(group.get("params"), list)
+                for group in optimizer["param_groups"]
+            ),
+            "an optimizer state dict ('state' and 'param_groups')",
+        ),
+        ("scheduler", payload["scheduler"] is None or isinstance(payload["scheduler"], dict), ""),
+        ("epoch", is_count(payload["epoch"]), "a count of epochs"),
+        ("step", is_count(payload["step"]), "a count of steps"),
+        (
+            "rng",
+            isinstance(rng, dict) and set(rng) == {"torch", "cuda", "python", "numpy"},
+            "a dict of generator states with keys cuda, numpy, python, torch",
+        ),
+        ("loader", isinstance(payload["loader"], dict), "a DataLoader state dict"),
+        ("config", isinstance(payload["config"], dict), "a dict of run settings"),
+        (
+            "metrics",
+            isinstance(metrics, dict)
+            and set(metrics) == history_names
+            and all(
+                isinstance(values, list) and all(type(v) in (int, float) for v in values)
+                for values in metrics.values()
+            ),
+            f"a dict of lists of numbers with keys {', '.join(sorted(history_names))}",
+        ),
+        (
+            "torch_twin",
+            payload.get("torch_twin") is None or is_dict_of(payload["torch_twin"], dict),
+            "None or the twin's model and optimizer state dicts",
+        ),
+        (
+            "data_digest",
+            payload.get("data_digest") is None or isinstance(payload["data_digest"], str),
+            "",
+        ),
+    ]
+    for name, fine, expected in checks:
+        if not fine:
+            value = payload.get(name)
+            what = f"expected {expected}" if expected else "of an unexpected kind"
+            return f"its {name!r} is {_kind_of(value)}, {what}"
+    return None
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, dict):
+        return f"a dict with keys {sorted(map(str, value))[:8]}"
+    return f"a {type(value).__name__}" if value is not None else "None"
+
+
+def restore_run(
+    source: str,
+    payload: dict[str, Any],
+    model: nn.Module,
+    optimizer: optim.Optimizer,
+    loader: DataLoader,
+    twin: Any,
+) -> None:
+    """Put a checkpoint's state into this run's model, optimizer, loader, generators and twin.
+
+    A part that does not fit (weights of another model, optimizer state of other parameters, a
+    damaged generator state) raises CheckpointError naming the file and the part, on one line.
+    """
+    parts = [
+        ("model weights", lambda: model.load_state_dict(payload["model"])),
+        ("optimizer state", lambda: _load_optimizer_state(optimizer, payload["optimizer"])),
+        ("data loader position", lambda: loader.load_state_dict(payload["loader"])),
+        ("random number generator state", lambda: restore_rng_state(payload["rng"])),
+    ]
+    if twin is not None:
+        parts.append(("torch twin's state", lambda: twin.load_state_dict(payload["torch_twin"])))
+    for what, restore in parts:
+        try:
+            restore()
+        except (RuntimeError, ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
+            raise CheckpointError(
+                f"{source}: its {what} cannot be restored into this run ({_one_line(error)})"
+            ) from error
+
+
+def _one_line(error: BaseException) -> str:
+    """An error's message on one line; of a list of problems (load_state_dict's), the first."""
+    lines = [line.strip() for line in str(error).split("\n") if line.strip()]
+    if not lines:
+        return type(error).__name__
+    if len(lines) > 2 and lines[0].endswith(":"):  # "Error(s) in loading state_dict for X:"
+        return f"{lines[1]} (and {len(lines) - 2} more)"
+    return " ".join(lines)
+
+
+def _load_optimizer_state(optimizer: optim.Optimizer, state_dict: dict[str, Any]) -> None:
+    """optimizer.load_state_dict, after checking each saved state tensor has its parameter's
+    shape (torch does not check, and the first step would fail far from the cause)."""
+    parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    saved_indices = [i for group in state_dict["param_groups"] for i in group["params"]]
+    position = {index: n for n, index in enumerate(saved_indices)}
+    for index, values in state_dict["state"].items():
+        if (
+            index not in position
+            or position[index] >= len(parameters)
+            or not isinstance(values, dict)
+        ):
+            continue  # load_state_dict itself reports groups that do not match
+        shape = parameters[position[index]].shape
+        for name, value in values.items():
+            if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != shape:
+                raise ValueError(
+                    f"state {name!r} of parameter {index} has shape {list(value.shape)}, the "
+                    f"parameter has {list(shape)}"
+                )
+    optimizer.load_state_dict(state_dict)
 
 
 def option_mismatches(config: dict[str, Any], saved: dict[str, Any]) -> list[str]:

@@ -7,6 +7,7 @@ from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.engine import backward, grad
 from minitorch_edu.autograd.grad_mode import (
     enable_grad,
+    inference_mode,
     is_grad_enabled,
     no_grad,
     set_grad_enabled,
@@ -19,6 +20,7 @@ __all__ = [
     "backward",
     "enable_grad",
     "grad",
+    "inference_mode",
     "is_grad_enabled",
     "no_grad",
     "set_grad_enabled",

@@ -23,6 +23,7 @@ import torch
 from minitorch_edu.autograd import function, grad_mode
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor, as_torch
+from minitorch_edu.autograd.torch_function import type_name
 
 
 def topological_order(roots: Sequence[Function]) -> list[Function]:
@@ -353,7 +354,7 @@ def _as_tensor_list(values: Any) -> list[Tensor]:
     values = list(values)
     for v in values:
         if not isinstance(v, Tensor):
-            raise TypeError(f"expected minitorch_edu Tensors as inputs, got {type(v).__name__}")
+            raise TypeError(f"expected minitorch_edu Tensors as inputs, got {type_name(v)}")
     return values
 
 

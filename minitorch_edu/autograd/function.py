@@ -38,7 +38,9 @@ import torch
 
 from minitorch_edu.autograd import grad_mode
 from minitorch_edu.autograd.formula import Formula
+from minitorch_edu.autograd.grad_mode import torch_is_grad_enabled
 from minitorch_edu.autograd.tensor import Tensor
+from minitorch_edu.autograd.torch_function import type_name
 
 _OUTPUT = object()  # marks "the op's own result" among the saved tensors
 
@@ -116,7 +118,7 @@ class Function:
             parents.append(None)
         if has_numpy:
             raw_inputs = _numpy_to_torch(raw_inputs)
-        recording = recording and grad_mode._enabled
+        recording = recording and grad_mode._enabled and torch_is_grad_enabled()
 
         try:
             out = cls.forward(ctx, *raw_inputs, **options)
@@ -125,7 +127,7 @@ class Function:
         except AttributeError:  # forward called a tensor method on, say, a string
             if all(isinstance(x, torch.Tensor | int | float | None) for x in raw_inputs):
                 raise  # a bug in forward itself: keep its traceback
-            kinds = ", ".join(type(x).__name__ for x in raw_inputs)
+            kinds = ", ".join(type_name(x) for x in raw_inputs)
             raise TypeError(
                 f"{cls.__name__}: expected tensors, NumPy arrays or numbers as inputs, got {kinds}"
             ) from None
@@ -182,7 +184,7 @@ class Function:
             for value in self._saved
         ]
         self._check_versions(plain)
-        if grad_mode._enabled:
+        if grad_mode.is_grad_enabled():
             return tuple([self._unpack_recorded(value) for value in self._saved])
         return tuple(plain)
 

@@ -21,6 +21,7 @@ import torch
 from minitorch_edu.autograd import grad_mode
 
 Index = Any  # whatever torch accepts inside [...]
+LIBRARY_PREFIX = "minitorch_edu."  # our repr: minitorch_edu.tensor([1., 2.])
 
 
 def as_torch(data: Any, dtype: torch.dtype | None = None, device: Any = None) -> torch.Tensor:
@@ -310,6 +311,15 @@ class Tensor:
     def long(self) -> Tensor:
         return self.to(torch.int64)
 
+    def type(self, dtype: Any = None, non_blocking: bool = False) -> Any:
+        """torch's old spelling: `x.type(torch.float)` converts (like `.to`); `x.type()` names
+        the type, 'torch.FloatTensor' (also accepted as `dtype`)."""
+        if dtype is None:
+            return self.data.type()
+        if isinstance(dtype, str):
+            dtype = self.data.new_empty(0).type(dtype).dtype
+        return self.to(dtype)
+
     def clone(self) -> Tensor:
         return convert.clone(self)
 
@@ -336,7 +346,8 @@ class Tensor:
 
     # ------------------------------------------------------------------ display
     def __repr__(self) -> str:
-        text = repr(self.data)
+        # torch's text with our library's name in front, so the two are never confused.
+        text = LIBRARY_PREFIX + repr(self.data).replace("\n", "\n" + " " * len(LIBRARY_PREFIX))
         if self.grad_fn is not None:
             return f"{text[:-1]}, grad_fn=<{self.grad_fn.name()}>)"
         if self._requires_grad:
@@ -349,6 +360,13 @@ class Tensor:
         return format(repr(self), spec)
 
     # ------------------------------------------------------------------ Python protocol
+    @classmethod
+    def __torch_function__(
+        cls, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None
+    ) -> Any:
+        """torch's functions called on our Tensors run our ops (autograd/torch_function.py)."""
+        return torch_function.dispatch(func, args, kwargs)
+
     __hash__ = object.__hash__  # tensors are dict keys by identity, as in torch
 
     def __len__(self) -> int:
@@ -450,7 +468,7 @@ class Tensor:
 
     # ------------------------------------------------------------------ in place (no graph)
     def _in_place(self, name: str, *args: Any, **kwargs: Any) -> Tensor:
-        if grad_mode._enabled and (
+        if grad_mode.is_grad_enabled() and (
             self._requires_grad or any(isinstance(a, Tensor) and a._requires_grad for a in args)
         ):
             raise RuntimeError(
@@ -507,7 +525,7 @@ class Tensor:
         return self._in_place("normal_", mean, std)
 
     def __setitem__(self, index: Index, value: Any) -> None:
-        if grad_mode._enabled and (
+        if grad_mode.is_grad_enabled() and (
             self._requires_grad or (isinstance(value, Tensor) and value._requires_grad)
         ):
             raise RuntimeError(
@@ -758,6 +776,7 @@ def _raw_index(index: Index) -> Index:
 
 
 # The ops import Tensor, so they are imported after it is defined.
+from minitorch_edu.autograd import torch_function  # noqa: E402
 from minitorch_edu.ops import (  # noqa: E402
     arithmetic,
     comparison,

@@ -14,6 +14,7 @@ They come in adjoint pairs, each the other's backward:
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import torch
@@ -189,6 +190,7 @@ def index_add(a: Any, dim: int, index: Any, source: Any) -> Tensor:
 def narrow(a: Any, dim: int, start: int, length: int) -> Tensor:
     """`length` elements along `dim` from `start` (a negative start counts from the end)."""
     dim = _dim(dim, a.dim(), "narrow")
+    start, length = _integer(start, "start", "narrow"), _integer(length, "length", "narrow")
     size = a.shape[dim]
     if not -size <= start <= size:
         raise IndexError(
@@ -207,6 +209,7 @@ def narrow(a: Any, dim: int, start: int, length: int) -> Tensor:
 def select(a: Any, dim: int, index: int) -> Tensor:
     """The slice at `index` along `dim`, with that dim removed."""
     dim = _dim(dim, a.dim(), "select")
+    index = _integer(index, "index", "select")
     size = a.shape[dim]
     if not -size <= index < size:
         raise IndexError(
@@ -217,12 +220,23 @@ def select(a: Any, dim: int, index: int) -> Tensor:
 
 
 def _dim(dim: int, ndim: int, op: str) -> int:
+    dim = _integer(dim, "dim", op)
     if not -ndim <= dim < ndim:
         raise IndexError(
             f"{op}(): Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], "
             f"but got {dim})"
         )
     return dim % ndim
+
+
+def _integer(value: Any, name: str, op: str) -> int:
+    """`value` as an int, or torch's TypeError naming the argument."""
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(
+            f"{op}(): argument '{name}' must be int, not {type(value).__name__}"
+        ) from None
 
 
 def _long_index(index: Any, op: str) -> torch.Tensor:

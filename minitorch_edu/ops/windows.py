@@ -70,6 +70,11 @@ def as_strided(
     a: Any, size: Sequence[int], stride: Sequence[int], storage_offset: int = 0
 ) -> Tensor:
     """A strided view over the elements of `a` in row-major order (bounds checked)."""
+    for name, values in (("size", size), ("stride", stride)):
+        if not isinstance(values, Sequence) or not all(isinstance(v, int) for v in values):
+            raise TypeError(
+                f"as_strided(): argument '{name}' must be tuple of ints, got {values!r}"
+            )
     size, stride = tuple(size), tuple(stride)
     if len(size) != len(stride):
         raise RuntimeError(f"as_strided: size {size} and stride {stride} differ in length")

@@ -30,6 +30,8 @@ from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.nn.functional.arguments import (
+    check_int,
+    check_number,
     check_reduction,
     legacy_reduction,
     raw,
@@ -218,6 +220,7 @@ def nll_loss(
     if size_average is not None or reduce is not None:
         reduction = legacy_reduction(size_average, reduce)
     check_reduction(reduction)
+    check_int(ignore_index, "ignore_index", "nll_loss")
     x = _check_input(input, "nll_loss")
     target, ignored = check_class_targets(x, target, ignore_index, "nll_loss")
     weight = _check_weight(x, weight, "nll_loss")
@@ -244,6 +247,8 @@ def cross_entropy(
     if size_average is not None or reduce is not None:
         reduction = legacy_reduction(size_average, reduce)
     check_reduction(reduction)
+    check_number(label_smoothing, "label_smoothing", "cross_entropy")
+    check_int(ignore_index, "ignore_index", "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     x = _check_input(input, "cross_entropy")

@@ -86,7 +86,7 @@ def _softmax_dim(name: str, ndim: int, dim: int | None) -> int:
             stacklevel=4,
         )
         dim = 0 if ndim in (0, 1, 3) else 1
-    return check_dim(dim, ndim)
+    return check_dim(dim, ndim, name)
 
 
 def _cast(input: Any, dtype: torch.dtype | None) -> Any:
