@@ -204,9 +204,23 @@ def test_an_occupied_port_is_a_usage_error(capsys):
 
 
 def test_a_one_process_checkpoint_does_not_resume_in_several(capsys, tmp_path):
+    from minitorch_edu.checkpoint import capture_rng_state
+    from minitorch_edu.train import History
+
     config = cli.parse_train_config(["--epochs", "1"]).to_dict()
     path = tmp_path / "single.pt"
-    save_checkpoint(path, {**{key: None for key in TRAINING_KEYS}, "config": config, "epoch": 1})
+    payload = {
+        "model": {},
+        "optimizer": {"state": {}, "param_groups": []},
+        "scheduler": None,
+        "epoch": 1,
+        "step": 23,
+        "rng": capture_rng_state(),
+        "loader": {},
+        "config": config,
+        "metrics": History().to_dict(),
+    }
+    save_checkpoint(path, payload)  # what a one-process run saves, as far as options go
     error = usage_error(capsys, "--resume", str(path), "--epochs", "2", "--nproc", "2")
     assert "was trained in one process, with the DataLoader's own shuffling" in error
 
