@@ -6,70 +6,18 @@ x = mt.tensor([1.0, 2.0, 3.0], requires_grad=True)
 y = (x * x).sum()
 y.backward()
 x.grad            # tensor([2., 4., 6.])
+
+The public names are defined in minitorch_edu/api.py and imported on first use
+(minitorch_edu/lazy.py), so that `import minitorch_edu` does not wait for torch.
 """
 
-import torch as _torch
+from typing import TYPE_CHECKING
 
-from minitorch_edu import autograd
-from minitorch_edu.autograd import (
-    Function,
-    Tensor,
-    enable_grad,
-    is_grad_enabled,
-    no_grad,
-    set_grad_enabled,
-)
-from minitorch_edu.creation import (
-    arange,
-    empty,
-    eye,
-    full,
-    full_like,
-    linspace,
-    manual_seed,
-    ones,
-    ones_like,
-    rand,
-    rand_like,
-    randn,
-    randn_like,
-    tensor,
-    zeros,
-    zeros_like,
-)
-from minitorch_edu.ops.arithmetic import add, div, mul, neg, pow, sub
-from minitorch_edu.ops.comparison import argmax, argmin, eq, ge, gt, le, lt, ne
-from minitorch_edu.ops.convert import clone
-from minitorch_edu.ops.indexing import gather, index_add, index_select, narrow, scatter_add, select
-from minitorch_edu.ops.join import cat, chunk, pad, split, stack, unbind
-from minitorch_edu.ops.matmul import matmul, mm
-from minitorch_edu.ops.pointwise import abs, clamp, exp, log, relu, sigmoid, sign, sqrt, tanh
-from minitorch_edu.ops.reduce import amax, amin, logsumexp, max, mean, min, std, sum, var
-from minitorch_edu.ops.selection import maximum, minimum, where
-from minitorch_edu.ops.shape import (
-    contiguous,
-    expand,
-    flatten,
-    permute,
-    reshape,
-    squeeze,
-    transpose,
-    unsqueeze,
-    view,
-)
-from minitorch_edu.ops.windows import as_strided, unfold
-
-# torch's dtypes under the same names, so ported code can write mt.float64.
-float16 = _torch.float16
-bfloat16 = _torch.bfloat16
-float32 = float = _torch.float32
-float64 = double = _torch.float64
-int32 = int = _torch.int32
-int64 = long = _torch.int64
-bool = _torch.bool
-device = _torch.device
+from minitorch_edu.lazy import load_on_first_use
 
 __version__ = "0.1.0"
 
-# Subpackages, built on the core above.
-from minitorch_edu import data, nn, optim, study  # noqa: E402
+__getattr__, __dir__ = load_on_first_use(globals(), "minitorch_edu.api")
+
+if TYPE_CHECKING:  # editors and type checkers see the whole API here
+    from minitorch_edu.api import *  # noqa: F403

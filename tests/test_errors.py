@@ -357,13 +357,13 @@ REFUSED_LIKE_TORCH = {
         lambda: torch.ones(2).unbind("a"),
         lambda: mt.ones(2).unbind("a"),
         TypeError,
-        ("unbind", "dim must be an int", "'a'"),
+        ("unbind", "argument 'dim' must be int", "str"),
     ),
     "unsqueeze at a string": (
         lambda: torch.ones(2).unsqueeze("a"),
         lambda: mt.ones(2).unsqueeze("a"),
         TypeError,
-        ("unsqueeze", "dim must be an int"),
+        ("unsqueeze", "argument 'dim' must be int"),
     ),
     "flatten of a 0-d tensor from dim 1": (
         lambda: torch.ones(()).flatten(1),

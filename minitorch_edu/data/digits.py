@@ -13,6 +13,9 @@ every class in the same proportion.
 from __future__ import annotations
 
 import functools
+import gzip
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,14 +32,35 @@ DIGITS_STD = 0.3760
 
 @functools.lru_cache(maxsize=1)
 def _raw_digits() -> tuple[np.ndarray, np.ndarray]:
-    """(images (1797, 8, 8) float64 with values 0..16, labels (1797,) int64) from scikit-learn."""
-    from sklearn.datasets import load_digits as sklearn_load_digits
+    """(images (1797, 8, 8) float64 with values 0..16, labels (1797,) int64) from scikit-learn.
 
-    bunch = sklearn_load_digits()
-    images, labels = bunch.images, bunch.target.astype(np.int64)
+    scikit-learn's load_digits reads them from the file sklearn/datasets/data/digits.csv.gz
+    (one row per image: 64 pixels, then the label). That file is read directly here, because
+    importing scikit-learn takes most of a second; load_digits is the fallback.
+    """
+    csv = _sklearn_digits_file()
+    if csv is not None:
+        with gzip.open(csv) as rows:
+            table = np.loadtxt(rows, delimiter=",")
+        images, labels = table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
+    else:
+        from sklearn.datasets import load_digits as sklearn_load_digits
+
+        bunch = sklearn_load_digits()
+        images, labels = bunch.images, bunch.target.astype(np.int64)
     images.setflags(write=False)
     labels.setflags(write=False)
     return images, labels
+
+
+def _sklearn_digits_file() -> Path | None:
+    """Where scikit-learn keeps digits.csv.gz (found without importing scikit-learn)."""
+    spec = importlib.util.find_spec("sklearn")
+    for folder in (spec and spec.submodule_search_locations) or ():
+        path = Path(folder) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            return path
+    return None
 
 
 def digits_split_indices(

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 
@@ -21,7 +22,14 @@ from minitorch_edu.autograd.tensor import Tensor
 class Add(Function):
     """out = a + alpha * b (alpha = 1 unless given)."""
 
-    formula = "da = grad;  db = alpha * grad"
+    derivatives = Formula(
+        "a, b",
+        forward="out = a + alpha * b",
+        backward={"a": "grad", "b": "alpha * grad"},
+        local={"a": "1", "b": "alpha"},
+        options={"alpha": "alpha"},
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a, b, alpha=1):
@@ -38,7 +46,14 @@ class Add(Function):
 class Sub(Function):
     """out = a - alpha * b (alpha = 1 unless given)."""
 
-    formula = "da = grad;  db = -alpha * grad"
+    derivatives = Formula(
+        "a, b",
+        forward="out = a - alpha * b",
+        backward={"a": "grad", "b": "-alpha * grad"},
+        local={"a": "1", "b": "-alpha"},
+        options={"alpha": "alpha"},
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a, b, alpha=1):
@@ -53,7 +68,14 @@ class Sub(Function):
 
 
 class Mul(Function):
-    formula = "da = grad * b;  db = grad * a"
+    derivatives = Formula(
+        "a, b",
+        forward="out = a * b",
+        backward={"a": "grad * b", "b": "grad * a"},
+        local={"a": "b", "b": "a"},
+        saved="a, b",
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a, b):
@@ -75,7 +97,16 @@ class Div(Function):
     is 0 for both inputs, as in torch.
     """
 
-    formula = "da = grad / b;  db = -grad * (a / b) / b  (0 for both with a rounding_mode)"
+    derivatives = Formula(
+        "a, b",
+        forward="out = a / b",
+        backward={"a": "grad / b", "b": "-grad * ((a / b) / b)  (both 0 with a rounding_mode)"},
+        local={"a": "1 / b", "b": "-a / b^2"},
+        saved="a, b",
+        options={"rounding_mode": "rounding_mode"},
+        when="rounding_mode == None",  # rounded quotients: both derivatives are 0
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a, b, rounding_mode=None):
@@ -94,7 +125,9 @@ class Div(Function):
 
 
 class Neg(Function):
-    formula = "da = -grad"
+    derivatives = Formula(
+        "a", forward="out = -a", backward={"a": "-grad"}, local={"a": "-1"}, elementwise=True
+    )
 
     @staticmethod
     def forward(ctx, a):
@@ -112,7 +145,14 @@ class Pow(Function):
     a = 0 and b >= 0 the gradient for b is 0 (the limit of a**b * log a), as in torch.
     """
 
-    formula = "da = grad * b * a^(b-1);  db = grad * a^b * log(a)"
+    derivatives = Formula(
+        "a, b",
+        forward="out = a^b",
+        backward={"a": "grad * (b * a^(b-1))", "b": "grad * (a^b * log(a))"},
+        local={"a": "b * a^(b - 1)", "b": "out * log(a)"},
+        saved="a, b, out",
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a, b):

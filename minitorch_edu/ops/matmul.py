@@ -16,12 +16,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 
 
 class MatMul(Function):
-    formula = "dA = grad @ B^T;  dB = A^T @ grad"
+    derivatives = Formula(
+        "A, B",
+        forward="out[..., n, m] = sum_k A[..., n, k] * B[..., k, m]",
+        backward={"A": "grad @ B^T", "B": "A^T @ grad"},
+        local={"A": "B[..., k, m]", "B": "A[..., n, k]"},
+        saved="A, B",
+        indices={"out": "..., n, m", "A": "..., n, k", "B": "..., k, m"},
+    )
 
     @staticmethod
     def forward(ctx, a, b):

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 
@@ -26,7 +27,14 @@ def in_float32(x: Any) -> Any:
 
 
 class Exp(Function):
-    formula = "da = grad * exp(a)  (= grad * out)"
+    derivatives = Formula(
+        "a",
+        forward="out = exp(a)",
+        backward={"a": "grad * exp(a)  (= grad * out)"},
+        local={"a": "out"},
+        saved="out",
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a):
@@ -41,7 +49,14 @@ class Exp(Function):
 
 
 class Log(Function):
-    formula = "da = grad / a"
+    derivatives = Formula(
+        "a",
+        forward="out = log(a)",
+        backward={"a": "grad / a"},
+        local={"a": "1 / a"},
+        saved="a",
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a):
@@ -55,7 +70,14 @@ class Log(Function):
 
 
 class Sqrt(Function):
-    formula = "da = grad / (2 * sqrt(a))  (= grad / (2 * out))"
+    derivatives = Formula(
+        "a",
+        forward="out = sqrt(a)",
+        backward={"a": "grad / (2 * sqrt(a))  (= grad / (2 * out))"},
+        local={"a": "1 / (2 * out)"},
+        saved="out",
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a):
@@ -70,7 +92,14 @@ class Sqrt(Function):
 
 
 class Abs(Function):
-    formula = "da = grad * sign(a)  (0 at a = 0)"
+    derivatives = Formula(
+        "a",
+        forward="out = |a|",
+        backward={"a": "grad * sign(a)  (0 at a = 0)"},
+        local={"a": "sign(a)"},
+        saved="a",
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a):
@@ -87,7 +116,9 @@ class Sign(Function):
     """-1, 0 or 1. Flat wherever it has a derivative, so the gradient is 0; the result
     still requires grad (as in torch), so a graph through it stays connected."""
 
-    formula = "da = 0"
+    derivatives = Formula(
+        "a", forward="out = sign(a)", backward={"a": "0"}, local={"a": "0"}, elementwise=True
+    )
 
     @staticmethod
     def forward(ctx, a):
@@ -99,7 +130,14 @@ class Sign(Function):
 
 
 class Tanh(Function):
-    formula = "da = grad * (1 - tanh(a)^2)  (= grad * (1 - out^2))"
+    derivatives = Formula(
+        "a",
+        forward="out = tanh(a)",
+        backward={"a": "grad * (1 - tanh(a)^2)  (= grad * (1 - out^2))"},
+        local={"a": "1 - out^2"},
+        saved="out",
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a):
@@ -125,7 +163,14 @@ class Sigmoid(Function):
     does, before -|a| could wrap around in their own dtype.
     """
 
-    formula = "da = grad * sigmoid(a) * (1 - sigmoid(a))  (= grad * out * (1 - out))"
+    derivatives = Formula(
+        "a",
+        forward="out = sigmoid(a)",
+        backward={"a": "grad * sigmoid(a) * (1 - sigmoid(a))  (= grad * out * (1 - out))"},
+        local={"a": "out * (1 - out)"},
+        saved="out",
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a):
@@ -157,7 +202,15 @@ class Relu(Function):
     where torch gives 0: the two differ only once a gradient is no longer finite.
     """
 
-    formula = "da = grad * (a > 0)  (passes where a is nan; 0 at a = 0)"
+    derivatives = Formula(
+        "a",
+        forward="out = max(a, 0)",
+        backward={"a": "grad * (a > 0)  (passes where a is nan; 0 at a = 0)"},
+        local={"a": "mask"},
+        saved="mask",
+        define={"mask": "[a > 0]"},
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a):
@@ -182,9 +235,22 @@ class Clamp(Function):
         high   where a > high, or everywhere high < low (clamp then returns high)
     """
 
-    formula = (
-        "da = grad * [low <= a <= high];  dlow = grad * [a < low < high];  "
-        "dhigh = grad * [a > high or high < low]"
+    derivatives = Formula(
+        "a, low, high",
+        forward="out = min(max(a, low), high)",
+        backward={
+            "a": "grad * [low <= a <= high]",
+            "low": "grad * [a < low < high]",
+            "high": "grad * [a > high or high < low]",
+        },
+        local={"a": "1", "low": "1", "high": "1"},
+        saved="a, low, high",
+        elementwise=True,
+        notes={
+            "a": "1 where low <= a <= high, else 0",
+            "low": "1 where a < low < high, else 0",
+            "high": "1 where a > high or high < low, else 0",
+        },
     )
 
     @staticmethod

@@ -15,12 +15,18 @@ from typing import Any
 import torch
 
 from minitorch_edu.autograd.engine import sum_to_shape
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 
 
 class Reshape(Function):
-    formula = "da = grad reshaped back to a's shape"
+    derivatives = Formula(
+        "a",
+        forward="out = a with a new shape",
+        backward={"a": "grad reshaped back to a's shape"},
+        local={"a": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, shape=(), view=False):
@@ -33,7 +39,12 @@ class Reshape(Function):
 
 
 class Transpose(Function):
-    formula = "da = grad with dims dim0 and dim1 swapped back"
+    derivatives = Formula(
+        "a",
+        forward="out = a with dims dim0 and dim1 swapped",
+        backward={"a": "grad with dims dim0 and dim1 swapped back"},
+        local={"a": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, dim0=0, dim1=1):
@@ -46,7 +57,12 @@ class Transpose(Function):
 
 
 class Permute(Function):
-    formula = "da = grad permuted by the inverse permutation"
+    derivatives = Formula(
+        "a",
+        forward="out = a with its dims permuted",
+        backward={"a": "grad permuted by the inverse permutation"},
+        local={"a": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, dims=()):
@@ -61,7 +77,13 @@ class Permute(Function):
 
 
 class Expand(Function):
-    formula = "da = grad summed over the broadcast dims"
+    derivatives = Formula(
+        "a",
+        forward="out = a broadcast to a bigger shape",
+        backward={"a": "grad summed over the broadcast dims"},
+        local={"a": "1"},
+        notes={"a": "one term for every copy of a[i]"},
+    )
 
     @staticmethod
     def forward(ctx, a, sizes=()):
@@ -74,7 +96,12 @@ class Expand(Function):
 
 
 class Contiguous(Function):
-    formula = "da = grad"
+    derivatives = Formula(
+        "a",
+        forward="out = a, laid out contiguously",
+        backward={"a": "grad"},
+        local={"a": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, memory_format=None):
@@ -114,7 +141,8 @@ def flatten(a: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dims start_dim..end_dim into one."""
     shape = list(a.shape)
     rank = max(len(shape), 1)  # a 0-d tensor takes dims 0 and -1, as in torch
-    start, end = normalize_dim(start_dim, rank, "flatten"), normalize_dim(end_dim, rank, "flatten")
+    start = _dim(start_dim, rank, "flatten", "start_dim")
+    end = _dim(end_dim, rank, "flatten", "end_dim")
     if not shape:
         return reshape(a, (1,))
     if start > end:
@@ -132,8 +160,8 @@ def squeeze(a: Any, dim: Any = None) -> Tensor:
         dims = {i for i, size in enumerate(shape) if size == 1}
     else:
         rank = max(len(shape), 1)  # a 0-d tensor accepts dim 0 and -1, as in torch
-        several = dim if isinstance(dim, tuple | list) else (dim,)
-        dims = {normalize_dim(d, rank, "squeeze") for d in several}
+        several = dim if isinstance(dim, Sequence) else (dim,)
+        dims = {_dim(d, rank, "squeeze") for d in several}
         if len(dims) != len(several):
             raise RuntimeError(f"squeeze(): dim {tuple(several)} appears multiple times")
         dims = {d for d in dims if shape and shape[d] == 1}
@@ -143,7 +171,7 @@ def squeeze(a: Any, dim: Any = None) -> Tensor:
 def unsqueeze(a: Any, dim: int) -> Tensor:
     """Insert a size-1 dim at position `dim`."""
     shape = list(a.shape)
-    shape.insert(normalize_dim(dim, len(shape) + 1, "unsqueeze"), 1)
+    shape.insert(_dim(dim, len(shape) + 1, "unsqueeze"), 1)
     return reshape(a, shape)
 
 
@@ -155,6 +183,8 @@ def transpose(a: Any, dim0: int, dim1: int) -> Tensor:
 def permute(a: Any, dims: Sequence[int]) -> Tensor:
     """Reorder dims: result dim i is input dim dims[i]."""
     ndim = a.dim()
+    if not all(isinstance(d, int) for d in dims):
+        raise TypeError(f"permute(): argument 'dims' must be tuple of ints, got {tuple(dims)}")
     if len(dims) != ndim or sorted(d % max(ndim, 1) for d in dims) != list(range(ndim)):
         raise RuntimeError(
             f"permute: dims {tuple(dims)} must be a permutation of the {ndim} dims of the input"
@@ -172,15 +202,16 @@ def contiguous(a: Any, memory_format: Any = None) -> Tensor:
     return Contiguous.apply(a, memory_format=memory_format)
 
 
-def normalize_dim(dim: Any, ndim: int, op: str) -> int:
-    """`dim` as an index in [0, ndim), with torch's errors for a wrong type or range."""
+def _dim(d: int, ndim: int, op: str, name: str = "dim") -> int:
+    """`d` as an index in 0..ndim-1: torch's TypeError for a non-integer, IndexError when out of
+    range."""
     try:
-        dim = operator.index(dim)
+        d = operator.index(d)
     except TypeError:
-        raise TypeError(f"{op}(): dim must be an int, got {dim!r}") from None
-    if not -ndim <= dim < ndim:
+        raise TypeError(f"{op}(): argument '{name}' must be int, not {type(d).__name__}") from None
+    if not -ndim <= d < ndim:
         raise IndexError(
             f"{op}(): Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], "
-            f"but got {dim})"
+            f"but got {d})"
         )
-    return dim % ndim
+    return d % ndim

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.ops.indexing import flat_positions, scatter_to_positions
@@ -28,7 +29,13 @@ class AsStrided(Function):
     several times, as an expanded tensor does).
     """
 
-    formula = "dstorage[address(i)] += grad[i] for every output i;  da = dstorage[address(a)]"
+    derivatives = Formula(
+        "a",
+        forward="out[i] = storage(a)[offset + sum_k i_k * stride_k]",
+        backward=("dstorage[address(i)] += grad[i] for every output i;  da = dstorage[address(a)]"),
+        local={"a": "1"},
+        notes={"a": "1 for every output element that reads a[i]'s storage element"},
+    )
 
     @staticmethod
     def forward(ctx, a, size=(), stride=(), storage_offset=0):
@@ -78,7 +85,12 @@ def storage_elements(a: torch.Tensor) -> int:
 
 
 class Unfold(Function):
-    formula = "da = zeros; da[window positions] += grad  (overlapping windows add up)"
+    derivatives = Formula(
+        "a",
+        forward="out = the windows of a along dim",
+        backward="da = zeros; da[window positions] += grad  (overlapping windows add up)",
+        local={"a": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, dim=0, size=1, step=1):
@@ -98,6 +110,11 @@ def as_strided(
 ) -> Tensor:
     """A strided view over the storage `a` is a view of, as torch's (bounds checked);
     the offset defaults to a's own."""
+    for name, values in (("size", size), ("stride", stride)):
+        if not isinstance(values, Sequence) or not all(isinstance(v, int) for v in values):
+            raise TypeError(
+                f"as_strided(): argument '{name}' must be tuple of ints, got {values!r}"
+            )
     raw = a.data if isinstance(a, Tensor) else a
     if storage_offset is None:
         storage_offset = raw.storage_offset()

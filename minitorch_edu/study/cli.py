@@ -5,6 +5,7 @@
     minitorch-edu explain conv --pixel 2,1           # a conv layer; one pixel's gradient
     minitorch-edu explain optimizer --name adam --step 3 --element 0,2
     minitorch-edu explain graph --output mlp --format svg
+    minitorch-edu explain step --model cnn --batch 64   # a real training step (step_cli.py)
 
 The main command adds this one with `add_explain_command(subparsers)`; it also runs alone:
 `python -m minitorch_edu.study.cli explain mlp`. The examples are those of
@@ -16,13 +17,18 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from minitorch_edu.study import examples
-from minitorch_edu.study.graph import INSTALL_HELP, GraphvizNotFoundError
+# Parsing imports no torch (so `--help` answers at once): the examples, which need it, are
+# imported by the function that runs them.
+if TYPE_CHECKING:
+    from minitorch_edu.study import examples
 
 PROGRAM = "minitorch-edu"
 PICTURE_FORMATS = ("png", "svg")
+# The optimizers of `explain optimizer`: minitorch_edu.study.examples.OPTIMIZERS, written out
+# here so that parsing needs no torch (a test checks the two agree).
+OPTIMIZER_EXAMPLES = ("sgd", "adagrad", "rmsprop", "adam", "adamw")
 
 
 def add_explain_command(subparsers: Any) -> argparse.ArgumentParser:
@@ -33,7 +39,8 @@ def add_explain_command(subparsers: Any) -> argparse.ArgumentParser:
     """
     explain = subparsers.add_parser(
         "explain",
-        help="print one traced step of a built-in example (mlp, conv, optimizer, graph)",
+        help="print one traced step of a built-in example (mlp, conv, optimizer, graph) or "
+        "of a real training step (step)",
         description="Run a small built-in example and print what happened, with the numbers: "
         "every op of the forward and backward pass, the chain rule for one element, or one "
         "optimizer step written out.",
@@ -72,7 +79,7 @@ def add_explain_command(subparsers: Any) -> argparse.ArgumentParser:
         "state and hyperparameters, checked against the real step.",
     )
     optimizer.add_argument(
-        "--name", choices=examples.OPTIMIZERS, default="adam", help="default: %(default)s"
+        "--name", choices=OPTIMIZER_EXAMPLES, default="adam", help="default: %(default)s"
     )
     optimizer.add_argument(
         "--step", type=int, default=3, help="which step to explain, from 1 (default: %(default)s)"
@@ -103,6 +110,10 @@ def add_explain_command(subparsers: Any) -> argparse.ArgumentParser:
         "--format", choices=PICTURE_FORMATS, default="png", help="picture format (default: png)"
     )
 
+    from minitorch_edu.study.step_cli import add_step_command
+
+    add_step_command(examples_parsers)
+
     for parser in (mlp, conv, optimizer, graph):
         parser.add_argument(
             "--seed", type=int, default=0, help="seed of the weights and data (default: 0)"
@@ -120,17 +131,26 @@ def add_explain_command(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run_explain_command(arguments: argparse.Namespace) -> int:
-    """Run the example `arguments` name and print it; returns the exit status."""
+    """Run the example `arguments` name and print it; returns the exit status.
+
+    The options are checked before the examples (and torch) are imported.
+    """
     error = arguments.example_parser.error
     if arguments.seed < 0:
         error(f"argument --seed: must be a non-negative integer, got {arguments.seed}")
     try:
+        if arguments.example in ("mlp", "conv"):
+            from minitorch_edu.study import examples
         if arguments.example == "mlp":
             run = examples.mlp_step(arguments.seed, arguments.parameter, arguments.element)
             print(run.text(values=arguments.values))
         elif arguments.example == "conv":
             run = examples.conv_step(arguments.seed, arguments.pixel)
             print(run.text(values=arguments.values))
+        elif arguments.example == "step":
+            from minitorch_edu.study.step_cli import run_step_command
+
+            return run_step_command(arguments)
         elif arguments.example == "optimizer":
             print(_optimizer_example(arguments, error).text())
         else:
@@ -158,6 +178,8 @@ def _optimizer_example(arguments: argparse.Namespace, error: Any) -> examples.Ex
         if not arguments.weight_decay >= 0:
             error(f"argument --weight-decay: must be 0 or more, got {arguments.weight_decay}")
         options["weight_decay"] = arguments.weight_decay
+    from minitorch_edu.study import examples
+
     return examples.optimizer_step(
         arguments.name,
         arguments.seed,
@@ -169,6 +191,9 @@ def _optimizer_example(arguments: argparse.Namespace, error: Any) -> examples.Ex
 
 
 def _write_graph(arguments: argparse.Namespace) -> int:
+    from minitorch_edu.study import examples
+    from minitorch_edu.study.graph import INSTALL_HELP, GraphvizNotFoundError
+
     picture = examples.mlp_graph(arguments.seed)
     base = Path(arguments.output)
     if base.suffix.lower() in (".dot", ".gv", *(f".{kind}" for kind in PICTURE_FORMATS)):

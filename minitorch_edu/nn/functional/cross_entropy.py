@@ -21,15 +21,17 @@ its value and C, never turned into a device-side assert.
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import numpy as np
 import torch
 
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.nn.functional.arguments import (
+    check_int,
+    check_number,
     check_reduction,
     legacy_reduction,
     raw,
@@ -40,7 +42,18 @@ from minitorch_edu.ops.selection import where
 
 
 class NllLoss(Function):
-    formula = "d lp[n, t_n] = -w[t_n] / denominator * grad  (0 for other classes, ignored n)"
+    derivatives = Formula(
+        "lp",
+        forward="out = -sum_n scale[n] * lp[n, t_n]",
+        backward="d lp[n, t_n] = -w[t_n] / denominator * grad  (0 for other classes, ignored n)",
+        local={"lp": "-scale[n]"},
+        saved="index, scale",
+        indices={"lp": "n, c"},
+        notes={
+            "lp": "at the target class c = t_n of each sample n, 0 elsewhere; scale[n] = "
+            "w[t_n] / sum_n w[t_n] (1/N for a mean without class weights)"
+        },
+    )
 
     @staticmethod
     def forward(ctx, log_probs, target=None, weight=None, ignore_index=-100, reduction="mean"):
@@ -187,11 +200,9 @@ def _check_weight(input: torch.Tensor, weight: Any, name: str) -> torch.Tensor |
 
 def check_ignore_index(ignore_index: Any, name: str) -> int:
     """An int (or a 0-d integer tensor), as torch requires: not a float, not a bool."""
-    if isinstance(ignore_index, bool) or not hasattr(ignore_index, "__index__"):
-        raise TypeError(
-            f"{name}(): argument 'ignore_index' must be int, not {type(ignore_index).__name__}"
-        )
-    return operator.index(ignore_index)
+    if isinstance(ignore_index, bool):
+        raise TypeError(f"{name}(): argument 'ignore_index' must be int, not bool")
+    return check_int(ignore_index, "ignore_index", name)
 
 
 def _check_input(input: Any, name: str) -> torch.Tensor:
@@ -243,6 +254,7 @@ def cross_entropy(
     if size_average is not None or reduce is not None:
         reduction = legacy_reduction(size_average, reduce)
     check_reduction(reduction)
+    check_number(label_smoothing, "label_smoothing", "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     ignore_index = check_ignore_index(ignore_index, "cross_entropy")
