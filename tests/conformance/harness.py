@@ -21,7 +21,7 @@ Outcomes:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -344,10 +344,3 @@ def both_refuse(theirs: Callable[[], Any], ours: Callable[[], Any], what: str) -
 def first_line(error: BaseException) -> str:
     text = str(error).strip()
     return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
-
-
-def every(items: Iterator[Any], stride: int, keep: Callable[[Any], bool]) -> Iterator[Any]:
-    """Every `stride`-th item, and every item `keep` asks for (a bounded run)."""
-    for index, item in enumerate(items):
-        if index % stride == 0 or keep(item):
-            yield item

@@ -38,7 +38,6 @@ from .harness import (
 )
 
 STEPS, RESUMED = 4, 2
-FLAGS = ("foreach", "differentiable", "fused")
 
 
 @dataclass(frozen=True)
