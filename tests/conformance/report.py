@@ -1,9 +1,11 @@
 """Choosing which samples run, and judging the results against the list of divergences.
 
 Profiles: `HYPOTHESIS_PROFILE=thorough` runs every sample torch generates. Any other
-profile runs a bounded selection of each target: all its samples when there are at most
-`LIMIT`, else an even spread of `LIMIT` of them; in every profile, every sample that a
-listed divergence names runs too, so that the list is checked whole each time.
+profile runs a bounded selection of each target: its samples of at most `LARGE` elements
+(torch's reference inputs include tensors of a million, which cost seconds each at second
+order), all of them when there are at most `LIMIT`, else an even spread of `LIMIT`; in every
+profile, every sample that a listed divergence names runs too, so that the list is checked
+whole each time.
 """
 
 from __future__ import annotations
@@ -15,25 +17,43 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 from .divergences import Divergence, for_target
 from .harness import OUTCOMES, PASS, Result
 
 THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
 LIMIT = 40
+LARGE = 20_000
 
 
 def select(samples: Iterable[Any], target: str, limit: int = LIMIT) -> list[Any]:
     """The samples of `target` to run in this profile (see the module docstring)."""
     samples = list(samples)
-    if THOROUGH or len(samples) <= limit:
+    if THOROUGH:
         return samples
-    stride = math.ceil(len(samples) / limit)
     divergences = for_target(target)
+    small = [sample for sample in samples if elements(sample) <= LARGE]
+    stride = max(1, math.ceil(len(small) / limit))
+    chosen = {id(sample) for sample in small[::stride]}
     return [
         sample
-        for index, sample in enumerate(samples)
-        if index % stride == 0 or any(d.matches(sample) for d in divergences)
+        for sample in samples
+        if id(sample) in chosen or any(d.matches(sample) for d in divergences)
     ]
+
+
+def elements(value: Any) -> int:
+    """How many tensor elements a sample holds (its input, args and kwargs)."""
+    if isinstance(value, torch.Tensor):
+        return value.numel()
+    if isinstance(value, list | tuple):
+        return sum(elements(item) for item in value)
+    if isinstance(value, dict):
+        return sum(elements(item) for item in value.values())
+    if hasattr(value, "input") and hasattr(value, "args"):  # a SampleInput
+        return elements((value.input, value.args, value.kwargs))
+    return 0
 
 
 @dataclass

@@ -36,7 +36,7 @@ from .fuzz_catalogue import OPS
 from .harness import cotangents, flatten, our_copy, torch_copy
 from .report import THOROUGH
 
-EXAMPLES = 300 if THOROUGH else 25
+EXAMPLES = 300 if THOROUGH else 35
 
 AGREE, BOTH_REFUSE, DISAGREE, WE_ACCEPT, WE_REFUSE = (
     "agree",
