@@ -28,7 +28,7 @@ import torch
 from benchmarks import phases, startup
 from benchmarks.cases import CASES, MEMORY_TARGET
 from benchmarks.compare import compare
-from benchmarks.measure import measure_memory, memory_row, time_case
+from benchmarks.measure import CLOCKS, measure_memory, memory_row, time_case
 
 
 def _verdict(value: float, target: float | None) -> str:
@@ -109,12 +109,12 @@ def run(args: argparse.Namespace) -> int:
     load_before = _load()
     print(
         f"torch {torch.__version__}, {device}, {args.dtype}, {torch.get_num_threads()} threads, "
-        f"load average {load_before}",
+        f"{args.clock} clock, load average {load_before}",
         flush=True,
     )
     results = []
     for case in chosen:
-        result = time_case(case, device, dtype, args.rounds, args.seconds)
+        result = time_case(case, device, dtype, args.rounds, args.seconds, CLOCKS[args.clock])
         results.append(result)
         print(
             f"  {result['case']:<27} mt {result['mt_ms']:8.3f} ms   torch "
@@ -141,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "dtype": args.dtype,
         "threads": torch.get_num_threads(),
+        "clock": args.clock,
         "rounds": args.rounds,
         "seconds_per_case": args.seconds,
         "load_average_before": load_before,
@@ -215,6 +216,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads, both sides")
+    parser.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="wall",
+        help="time steps by the wall clock, or (with --threads 1 on the CPU) by the CPU time of "
+        "the thread, which leaves out waiting for a core on a busy machine",
+    )
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds per case")
     parser.add_argument("--seconds", type=float, default=4.0, help="time budget per case")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory processes")
@@ -228,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     torch.set_num_threads(args.threads)
     args.device = _pick_device(args.device)
+    if args.clock == "cpu" and (args.threads != 1 or args.device != "cpu"):
+        parser.error("--clock cpu times one thread's CPU time: use it with --threads 1 on the cpu")
     if args._memory:
         name, side = args._memory
         result = measure_memory(

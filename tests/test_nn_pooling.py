@@ -150,3 +150,14 @@ def test_pooling_repr_matches_torch():
     ]
     for ours, theirs in pairs:
         assert repr(ours) == repr(theirs)
+
+
+def test_max_pool_reads_inputs_in_any_memory_layout():
+    x = torch.randn(2, 3, 9, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    for layout in (x.contiguous(memory_format=torch.channels_last), x[..., ::2], x.mT):
+        for options in (dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1)):
+            assert_matches_torch(
+                lambda t: F.max_pool2d(t, **options),
+                lambda t: torch.nn.functional.max_pool2d(t, **options),
+                layout,
+            )
