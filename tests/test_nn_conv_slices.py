@@ -20,7 +20,6 @@ from minitorch_edu.nn.functional import convolution
 from minitorch_edu.testing import assert_matches_torch
 from minitorch_edu.testing import strategies as mts
 
-
 LOWERINGS = [
     (convolution.NCHW, convolution.FLAT),
     (convolution.NCHW, convolution.CHANNELS_LAST),
