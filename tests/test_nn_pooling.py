@@ -157,7 +157,7 @@ def test_max_pool_reads_inputs_in_any_memory_layout():
     for layout in (x.contiguous(memory_format=torch.channels_last), x[..., ::2], x.mT):
         for options in (dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1)):
             assert_matches_torch(
-                lambda t: F.max_pool2d(t, **options),
-                lambda t: torch.nn.functional.max_pool2d(t, **options),
+                lambda t, options=options: F.max_pool2d(t, **options),
+                lambda t, options=options: torch.nn.functional.max_pool2d(t, **options),
                 layout,
             )
