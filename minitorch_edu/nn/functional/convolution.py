@@ -87,7 +87,7 @@ def _flat_amounts(padding: Sequence[tuple[int, int]]) -> list[int]:
 
 # The columns hold kh * kw numbers for each input number they come from, so the batch is
 # lowered a slice of samples at a time: at most this many numbers are held as columns.
-COLUMNS_BUDGET = 2**19
+COLUMNS_BUDGET = 2**18
 
 
 def sample_slices(batch: int, numbers_per_sample: int) -> list[slice]:
