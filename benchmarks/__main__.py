@@ -6,7 +6,10 @@
     python -m benchmarks --list                # the case names
     python -m benchmarks compare OLD.json NEW.json
     python -m benchmarks phases --model cnn --batch 64 --kernels   # one step, by phase
+    python -m benchmarks explore               # the explorer: record, write, page size, ready
+    python -m benchmarks explain --model cnn --batch 64            # explain_gradient's time
     python -m benchmarks startup               # how fast the command line answers
+    python -m benchmarks distributed           # data parallel at 1, 2, 4 processes (gloo)
 
 How the numbers are taken is described in benchmarks/measure.py; how to read them, in
 docs/performance.md.
@@ -25,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import phases, startup
+from benchmarks import explain, phases, startup
 from benchmarks.cases import CASES, MEMORY_TARGET
 from benchmarks.compare import compare
 from benchmarks.measure import CLOCKS, measure_memory, memory_row, time_case
@@ -175,6 +178,25 @@ def main(argv: list[str] | None = None) -> int:
         print(compare(json.loads(options.old.read_text()), json.loads(options.new.read_text())))
         return 0
 
+    if argv[:1] == ["explain"]:
+        parser = argparse.ArgumentParser(
+            prog="python -m benchmarks explain",
+            description="How long explain_gradient takes on a LeNet or MLP training step.",
+        )
+        parser.add_argument("--model", default="cnn", choices=("cnn", "mlp"))
+        parser.add_argument("--batch", type=int, default=64)
+        parser.add_argument("--parameter", default=None, help="default: the first weight")
+        parser.add_argument("--repeats", type=int, default=3)
+        parser.add_argument("--threads", type=int, default=2)
+        options = parser.parse_args(argv[1:])
+        torch.set_num_threads(options.threads)
+        first = "conv1.weight" if options.model == "cnn" else "fc1.weight"
+        print(
+            explain.report(
+                options.model, options.batch, options.parameter or first, options.repeats
+            )
+        )
+        return 0
     if argv[:1] == ["startup"]:
         parser = argparse.ArgumentParser(
             prog="python -m benchmarks startup",
@@ -182,6 +204,21 @@ def main(argv: list[str] | None = None) -> int:
         )
         parser.add_argument("--repeat", type=int, default=5, help="runs per command")
         print(startup.report(parser.parse_args(argv[1:]).repeat))
+        return 0
+
+    if argv[:1] == ["explore"]:
+        from benchmarks import explore
+
+        parser = argparse.ArgumentParser(
+            prog="python -m benchmarks explore",
+            description="The explorer's cost: recording, writing, page size, time to ready.",
+        )
+        parser.add_argument("--repeat", type=int, default=3, help="runs (and page loads) each")
+        parser.add_argument("--steps", default="1,3", help="training steps to record, e.g. 1,3")
+        parser.add_argument("--no-browser", action="store_true", help="skip the page loads")
+        options = parser.parse_args(argv[1:])
+        steps = tuple(int(part) for part in options.steps.split(","))
+        print(explore.report(options.repeat, steps, browser=not options.no_browser))
         return 0
 
     if argv[:1] == ["phases"]:
@@ -202,6 +239,34 @@ def main(argv: list[str] | None = None) -> int:
         print(phases.report(options.model, options.batch, device, dtype))
         if options.kernels:
             print(phases.kernel_profile(options.model, options.batch, device, dtype))
+        return 0
+
+    if argv[:1] == ["distributed"]:
+        from benchmarks import distributed
+
+        parser = argparse.ArgumentParser(
+            prog="python -m benchmarks distributed",
+            description="Data-parallel steps at several process counts, ours against torch's "
+            "DistributedDataParallel, and the fraction of a step spent communicating.",
+        )
+        parser.add_argument("--world-sizes", default="1,2,4", help="comma-separated")
+        parser.add_argument("--batch", type=int, default=256, help="global batch")
+        parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+        parser.add_argument("--rounds", type=int, default=8)
+        parser.add_argument("--seconds", type=float, default=6.0, help="time budget per size")
+        parser.add_argument("--json", type=Path, default=None, help="where to write the results")
+        parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+        options = parser.parse_args(argv[1:])
+        sizes = [int(size) for size in options.world_sizes.split(",")]
+        distributed.run(
+            sizes,
+            options.batch,
+            options.rounds,
+            options.seconds,
+            options.dtype,
+            options.json,
+            options.device,
+        )
         return 0
 
     parser = argparse.ArgumentParser(

@@ -8,9 +8,11 @@ import torch as _torch
 
 from minitorch_edu import autograd
 from minitorch_edu.autograd import (
+    Formula,
     Function,
     Tensor,
     enable_grad,
+    inference_mode,
     is_grad_enabled,
     no_grad,
     set_grad_enabled,
@@ -27,8 +29,10 @@ from minitorch_edu.creation import (
     ones_like,
     rand,
     rand_like,
+    randint,
     randn,
     randn_like,
+    randperm,
     tensor,
     zeros,
     zeros_like,
@@ -66,4 +70,6 @@ bool = _torch.bool
 device = _torch.device
 
 # Subpackages, built on the core above.
-from minitorch_edu import data, nn, optim, study  # noqa: E402
+# What ported torch programs call: torch.cuda, torch.save/load, torch.utils.data.
+from minitorch_edu import accelerator, backends, cuda, data, nn, optim, study, utils  # noqa: E402  # noqa: E402
+from minitorch_edu.serialization import load, save  # noqa: E402

@@ -3,7 +3,9 @@
 Safe to write: the file is written under a temporary name in the same directory, flushed and
 fsynced, then renamed over the target (`os.replace`, atomic), and the directory is fsynced. A
 save that is interrupted (an exception, a full disk, a killed process) leaves the previous
-checkpoint as it was; at worst a stray `.<name>.<pid>.<random>.tmp` file stays behind.
+checkpoint as it was. A write that fails (a full disk) raises an OSError that says so and
+removes the temporary file; a killed save can leave its `.<name>.<pid>.<random>.tmp` behind,
+and the next save into that directory removes it (`remove_stale_temporaries`).
 
 Safe to read: files are read with `torch.load(weights_only=True)`, which only rebuilds
 tensors and plain values and never runs code stored in a pickle. Before that, the file must
@@ -45,9 +47,10 @@ import hashlib
 import os
 import pickle
 import random
+import re
 import secrets
+import time
 import warnings
-import zipfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -82,9 +85,8 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
     if not isinstance(payload, dict):
         raise TypeError(f"save_checkpoint: payload must be a dict, got {type(payload).__name__}")
     path = Path(path)
-    directory = path.parent
-    if not directory.is_dir():
-        raise FileNotFoundError(f"save_checkpoint: directory {directory} does not exist")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"save_checkpoint: directory {path.parent} does not exist")
     from minitorch_edu import __version__
 
     wrapper = {
@@ -95,20 +97,98 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
         "payload_sha256": payload_digest(payload),  # also rejects values we could not load
         "payload": payload,
     }
+    write_atomically(path, lambda file: torch.save(wrapper, file), "checkpoint")
+
+
+def write_atomically(path: Path, write: Any, what: str = "file") -> None:
+    """Call `write(file)` on a new temporary file beside `path`, then rename it over `path`.
+
+    A failed write (OSError, or torch's RuntimeError wrapping one: "enforce fail at
+    inline_container.cc") removes the temporary file and raises an OSError naming `path`, the
+    reason, and that the file already there is unchanged. Stale temporaries of earlier, killed
+    saves to `path` are removed first.
+    """
+    directory = path.parent
+    remove_stale_temporaries(path)
     temporary = directory / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    # O_EXCL: never write through a file (or link) someone else made; 0o666 minus the umask
-    # gives the permissions an ordinary open() would.
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(descriptor, "wb") as file:
-            torch.save(wrapper, file)
+        with _open_new(temporary) as file:
+            write(file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         temporary.unlink(missing_ok=True)
-        raise
+        cause = _os_error_in(error)
+        if cause is None:
+            raise
+        kept = f"the previous {path.name} is unchanged and " if path.exists() else ""
+        failure = type(cause)(  # the same kind: PermissionError stays one
+            f"cannot write {what} {path}: {cause.strerror or cause}; {kept}no partial file was left"
+        )
+        failure.errno = cause.errno  # so callers can still tell ENOSPC from EACCES
+        raise failure from error
     _fsync_directory(directory)
+
+
+def _open_new(path: Path) -> Any:
+    # O_EXCL: never write through a file (or link) someone else made; 0o666 minus the umask
+    # gives the permissions an ordinary open() would.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    return os.fdopen(descriptor, "wb")
+
+
+def _os_error_in(error: BaseException) -> OSError | None:
+    """The OSError behind a failed write: the error itself, or what torch's writer met."""
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, OSError) and error.errno is not None:
+            return error
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return None
+
+
+# A temporary made by write_atomically: .<name>.<pid>.<8 hex digits>.tmp
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp")
+STALE_AFTER_SECONDS = 24 * 3600
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove temporaries of earlier saves to `path` whose writer is gone (its process no longer
+    runs, or the file is a day old); a save still in progress elsewhere is left alone.
+    Returns what was removed."""
+    removed = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        match = _TEMPORARY.fullmatch(entry.name)
+        if match is None or match["name"] != path.name or not entry.is_file(follow_symlinks=False):
+            continue
+        pid = int(match["pid"])
+        try:
+            old = now - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER_SECONDS
+        except OSError:
+            continue
+        if pid == os.getpid() or not _process_exists(pid) or old:
+            try:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            except OSError:
+                pass
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # someone else's process (or a number we cannot check): keep its file
+    return True
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -212,13 +292,18 @@ def load_checkpoint(
     try:
         wrapper = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
+        if "global" not in str(error).lower():  # not a refused object: damaged pickle bytes
+            raise refuse(
+                f"the archive is damaged ({type(error).__name__}: {_first_line(error)})"
+            ) from error
         raise refuse(
             "it holds objects other than tensors and plain values, which are never unpickled "
             f"here ({_first_line(error)})"
         ) from error
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError) as error:
+    except Exception as error:  # noqa: BLE001 - any failure to decode means a damaged file
         raise refuse(
-            f"the archive is truncated, damaged or not a torch file ({_first_line(error)})"
+            f"the archive is truncated, damaged or not a torch file ({type(error).__name__}: "
+            f"{_first_line(error)})"
         ) from error
 
     if not isinstance(wrapper, dict) or wrapper.get("format") != FORMAT:

@@ -5,6 +5,8 @@
     minitorch-edu train --model cnn --optimizer adam --epochs 5 --plot curves.png
     minitorch-edu train --data mnist:/data/mnist --model cnn --device cuda --save run.pt
     minitorch-edu train --resume run.pt --epochs 20
+    minitorch-edu train --nproc 4 --zero             4 processes, data parallel (torchrun)
+    minitorch-edu explore --model cnn --steps 3   a page that steps through training steps
 
 Arguments are checked before anything runs; a bad one is a usage error (exit code 2) that
 says what was wrong. Errors met while running (a damaged data file or checkpoint, a checkpoint
@@ -24,6 +26,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from minitorch_edu.explore_cli import add_explore_command
 from minitorch_edu.study.cli import add_explain_command
 
 # Nothing above imports torch: `--help` and usage errors answer at once. torch and the
@@ -77,6 +80,12 @@ class TrainConfig:
     plot: str | None
     save: str | None
     resume: str | None
+    # Data parallelism (minitorch_edu/distributed_train.py). sampler: "loader" (one process,
+    # the DataLoader shuffles) or "distributed" (DistributedSampler's order, any number of
+    # processes); nproc: how many processes this run has; zero: shard the optimizer state.
+    sampler: str = "loader"
+    nproc: int = 1
+    zero: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -84,9 +93,23 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         names = {field.name for field in dataclasses.fields(cls)}
+        # Checkpoints written before the data-parallel fields existed lack them.
+        defaults = {"sampler": "loader", "nproc": 1, "zero": False}
+        values = {**{k: v for k, v in defaults.items() if k not in values}, **values}
         if set(values) != names:
             raise ValueError(
                 f"TrainConfig.from_dict: expected keys {sorted(names)}, got {sorted(values)}"
+            )
+        for field in dataclasses.fields(cls):  # annotations are strings: "float", "str | None"
+            value = values[field.name]
+            kinds = {"str": (str,), "float": (float, int), "int": (int,), "bool": (bool,)}
+            allowed = kinds[field.type.split(" | ")[0]]
+            if (value is None and "None" in field.type) or (
+                isinstance(value, allowed) and (field.type == "bool" or type(value) is not bool)
+            ):
+                continue
+            raise TypeError(
+                f"TrainConfig.from_dict: {field.name} should be {field.type}, got {value!r}"
             )
         return cls(**values)
 
@@ -104,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_train_command(commands)
     add_explain_command(commands)
+    add_explore_command(commands)
     return parser
 
 
@@ -216,6 +240,29 @@ def add_train_command(commands: Any) -> None:
     train.add_argument(
         "--resume", metavar="PATH", default=None, help="continue the run saved in this checkpoint"
     )
+    train.add_argument(
+        "--nproc",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train data parallel with N processes on this machine, started through torch's "
+        "launcher (torchrun): gloo on CPU, NCCL with one GPU per process on CUDA; --batch-size "
+        "is the global batch, split evenly; rank 0 prints and saves (a checkpoint resumes with "
+        "any number of processes). Under torchrun, train runs as one of its processes by itself",
+    )
+    train.add_argument(
+        "--zero",
+        action="store_true",
+        help="with --nproc: shard the optimizer state over the processes (ZeRO-1, "
+        "ZeroRedundancyOptimizer); the same numbers, less memory per process",
+    )
+    train.add_argument(
+        "--master-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="with --nproc: the rendezvous port on 127.0.0.1 (default: a free one)",
+    )
     # The command's own parser rides along, so its usage errors show `minitorch-edu train` usage.
     train.set_defaults(handler=_train_command, command_parser=train)
 
@@ -277,8 +324,14 @@ def validate_train_arguments(arguments: argparse.Namespace) -> TrainConfig:
         if Path(arguments.save).is_dir():
             error(f"argument --save: {arguments.save} is a directory; give a file name")
         _check_parent_directory("--save", arguments.save, error)
+    sampler, nproc = _data_parallel_settings(arguments, saved, values["batch_size"], error)
     device = _resolve_device(values["device"], error)  # imports torch: the last check
-
+    if nproc > 1 and device == "cuda" and "RANK" not in os.environ:  # not yet a rank
+        if nproc > _cuda_device_count():
+            error(
+                f"argument --nproc: {nproc} processes on cuda need one GPU each; torch finds "
+                f"{_cuda_device_count()}"
+            )
     config = TrainConfig(
         data=data,
         data_path=data_path,
@@ -295,19 +348,67 @@ def validate_train_arguments(arguments: argparse.Namespace) -> TrainConfig:
         plot=arguments.plot,
         save=arguments.save,
         resume=arguments.resume,
+        sampler=sampler,
+        nproc=nproc,
+        zero=arguments.zero,
     )
     if saved is not None:
         _check_resume_options(config, saved, epochs_done, error)
     return config
 
 
+def _data_parallel_settings(
+    arguments: argparse.Namespace, saved: dict[str, Any] | None, batch_size: int, error: Any
+) -> tuple[str, int]:
+    """(sampler, processes) for --nproc, torchrun's environment and the checkpoint."""
+    from minitorch_edu.launch import port_in_use, torchrun_world  # no torch: usage errors
+
+    nproc, world = arguments.nproc, torchrun_world()
+    if nproc is not None and nproc < 1:
+        error(f"argument --nproc: must be a positive number of processes, got {nproc}")
+    if world is not None and nproc is not None and nproc != world[3]:
+        error(
+            f"argument --nproc: {nproc} processes asked for, but torchrun started "
+            f"{world[3]} on this machine"
+        )
+    processes = world[1] if world is not None else (nproc or 1)
+    distributed = nproc is not None or world is not None
+    saved_sampler = None if saved is None else saved.get("sampler", "loader")
+    if saved_sampler == "loader" and distributed:
+        error(
+            f"argument --resume: {arguments.resume} was trained in one process, with the "
+            "DataLoader's own shuffling; it continues only that way (leave out --nproc)"
+        )
+    if saved_sampler == "distributed":
+        distributed = True
+    if batch_size % processes:
+        error(
+            f"argument --batch-size: the global batch of {batch_size} does not split evenly "
+            f"over {processes} processes; give a multiple of {processes}"
+        )
+    if arguments.zero and not distributed:
+        error("argument --zero: ZeRO shards the optimizer state over processes; add --nproc N")
+    if arguments.master_port is not None:
+        if nproc is None or nproc < 2 or world is not None:
+            error("argument --master-port: it sets the rendezvous of --nproc N (N > 1)")
+        if not 1 <= arguments.master_port <= 65535:
+            error(f"argument --master-port: {arguments.master_port} is not a port (1-65535)")
+        if port_in_use(arguments.master_port):
+            error(
+                f"argument --master-port: port {arguments.master_port} is in use; pick another "
+                "or leave --master-port out to take a free one"
+            )
+    return ("distributed" if distributed else "loader"), processes
+
+
 def _saved_config(path: str, error: Any) -> tuple[dict[str, Any], int]:
     """(the run options saved in checkpoint `path`, epochs it has completed)."""
-    from minitorch_edu.checkpoint import TRAINING_KEYS, CheckpointError, load_checkpoint
+    from minitorch_edu.checkpoint import CheckpointError
+    from minitorch_edu.train import load_training_checkpoint
 
     if not Path(path).is_file():
         error(f"argument --resume: checkpoint {path} does not exist")
-    payload = load_checkpoint(path, required_keys=TRAINING_KEYS)
+    payload = load_training_checkpoint(path)
     try:
         saved = TrainConfig.from_dict(payload["config"]).to_dict()
     except (TypeError, ValueError) as problem:
@@ -346,6 +447,12 @@ def _option_text(name: str, values: dict[str, Any]) -> str:
     if name == "compare_torch":
         return "on" if values[name] else "off"
     return str(values[name])
+
+
+def _cuda_device_count() -> int:
+    import torch
+
+    return torch.cuda.device_count()
 
 
 def _device_available(device: str) -> bool:
@@ -390,22 +497,28 @@ def _check_parent_directory(flag: str, path: str, error: Any) -> None:
 
 
 # ---------------------------------------------------------------------- running
-def load_datasets(config: TrainConfig) -> tuple[TensorDataset, TensorDataset]:
+def load_datasets(config: TrainConfig, quiet: bool = False) -> tuple[TensorDataset, TensorDataset]:
     """(train, test) datasets for `config.data`, normalised with the data set's statistics."""
-    from minitorch_edu.data import load_digits, load_mnist
+    from minitorch_edu.data import IdxFormatError, find_mnist_files, load_digits, load_mnist_splits
 
     if config.data == "digits":
         train = load_digits("train", seed=DIGITS_SPLIT_SEED, normalize=True)
         test = load_digits("test", seed=DIGITS_SPLIT_SEED, normalize=True)
     else:
-        train = load_mnist(config.data_path, "train", normalize=True)
-        test = load_mnist(config.data_path, "test", normalize=True)
+        train, test = load_mnist_splits(config.data_path, normalize=True)
+        height, width = train.tensors[0].shape[-2:]
+        if config.model == "cnn" and height != width:
+            raise IdxFormatError(
+                f"{find_mnist_files(config.data_path, 'train')[0]}: its images are "
+                f"{height}x{width}, and the cnn (LeNet) takes square images; use --model mlp"
+            )
     image_shape = "x".join(str(size) for size in train.tensors[0].shape[1:])
     classes = int(train.tensors[1].max().item()) + 1
-    print(
-        f"data: {config.data} ({image_shape} images, {classes} classes): "
-        f"{len(train)} train / {len(test)} test samples"
-    )
+    if not quiet:
+        print(
+            f"data: {config.data} ({image_shape} images, {classes} classes): "
+            f"{len(train)} train / {len(test)} test samples"
+        )
     return train, test
 
 
@@ -417,17 +530,61 @@ def run_training(config: TrainConfig) -> TrainingResult:
 
 
 def _train_command(arguments: argparse.Namespace) -> int:
-    run_training(validate_train_arguments(arguments))
+    config = validate_train_arguments(arguments)
+    if config.sampler == "distributed":
+        from minitorch_edu import launch
+
+        if config.nproc > 1 and launch.torchrun_world() is None:
+            return launch.launch(config, rank_arguments(config), arguments.master_port)
+        from minitorch_edu.distributed_train import run_rank
+
+        run_rank(config, *load_datasets(config, quiet=_not_rank_0()))
+        return 0
+    run_training(config)
     return 0
+
+
+def rank_arguments(config: TrainConfig) -> list[str]:
+    """The command line each rank of --nproc runs: `config` spelled out in full (no option
+    left to a default, none abbreviated, none that torchrun's own parser would take)."""
+    argv = ["train", "--data", config.data + (f":{config.data_path}" if config.data_path else "")]
+    argv += ["--model", config.model, "--optimizer", config.optimizer, "--lr", repr(config.lr)]
+    if config.optimizer in MOMENTUM_OPTIMIZERS:
+        argv += ["--momentum", repr(config.momentum)]
+    argv += ["--batch-size", str(config.batch_size), "--epochs", str(config.epochs)]
+    argv += ["--seed", str(config.seed), "--device", config.device, "--dtype", config.dtype]
+    argv.append("--compare-torch" if config.compare_torch else "--no-compare-torch")
+    for flag, value in (
+        ("--plot", config.plot),
+        ("--save", config.save),
+        ("--resume", config.resume),
+    ):
+        if value is not None:
+            argv += [flag, value]
+    return argv + (["--zero"] if config.zero else [])
+
+
+def _not_rank_0() -> bool:
+    return os.environ.get("RANK", "0") != "0"
 
 
 def run_errors() -> tuple[type[Exception], ...]:
     """Errors met while running: one line on stderr and exit code 1, no traceback."""
     from minitorch_edu.checkpoint import CheckpointError
     from minitorch_edu.data import IdxFormatError
+    from minitorch_edu.launch import LaunchError
+    from minitorch_edu.nn.parallel import ProcessGroupError
     from minitorch_edu.train import ResumeError, TorchTwinUnavailable
 
-    return (OSError, IdxFormatError, CheckpointError, ResumeError, TorchTwinUnavailable)
+    return (
+        OSError,
+        IdxFormatError,
+        CheckpointError,
+        ResumeError,
+        TorchTwinUnavailable,
+        ProcessGroupError,
+        LaunchError,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

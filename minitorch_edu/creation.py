@@ -67,6 +67,17 @@ def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     return _factory(torch.randn, size, requires_grad, dtype=dtype, device=device)
 
 
+def randint(*bounds_and_size: Any, **options: Any) -> Tensor:
+    """Integers uniform on [low, high): `randint(high, size)` or `randint(low, high, size)`,
+    torch's arguments and generator (int64 unless `dtype` says otherwise)."""
+    return Tensor(torch.randint(*bounds_and_size, **options))
+
+
+def randperm(n: int, **options: Any) -> Tensor:
+    """0..n-1 in a random order, from torch's generator."""
+    return Tensor(torch.randperm(n, **options))
+
+
 def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     return _factory(torch.empty, size, requires_grad, dtype=dtype, device=device)
 
@@ -134,4 +145,8 @@ def full_like(
 
 def manual_seed(seed: int) -> torch.Generator:
     """Seed the random number generator shared with torch (CPU and every GPU)."""
+    try:
+        int(seed)  # what torch does with it; its own error would only quote int()
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"manual_seed: seed must be an integer, got {seed!r}") from None
     return torch.manual_seed(seed)

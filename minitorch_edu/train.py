@@ -43,6 +43,7 @@ from minitorch_edu import nn, optim
 from minitorch_edu.autograd.grad_mode import no_grad
 from minitorch_edu.checkpoint import (
     TRAINING_KEYS,
+    CheckpointError,
     capture_rng_state,
     load_checkpoint,
     payload_digest,
@@ -103,14 +104,20 @@ def build_optimizer(
     name: str, parameters: list[nn.Parameter], lr: float, momentum: float
 ) -> optim.Optimizer:
     """The optimizer `name` over `parameters`; momentum applies to sgd and rmsprop only."""
+    optimizer_class, options = optimizer_options(name, lr, momentum)
+    return optimizer_class(parameters, **options)
+
+
+def optimizer_options(name: str, lr: float, momentum: float) -> tuple[type, dict[str, float]]:
+    """(class, keyword arguments) of the optimizer `name`."""
     if name == "sgd":
-        return optim.SGD(parameters, lr=lr, momentum=momentum)
+        return optim.SGD, {"lr": lr, "momentum": momentum}
     if name == "rmsprop":
-        return optim.RMSprop(parameters, lr=lr, momentum=momentum)
+        return optim.RMSprop, {"lr": lr, "momentum": momentum}
     if name == "adagrad":
-        return optim.Adagrad(parameters, lr=lr)
+        return optim.Adagrad, {"lr": lr}
     if name == "adam":
-        return optim.Adam(parameters, lr=lr)
+        return optim.Adam, {"lr": lr}
     raise ValueError(f"unknown optimizer {name!r}; choose sgd, adagrad, rmsprop or adam")
 
 
@@ -173,13 +180,17 @@ def train_one_epoch(
     loader: DataLoader,
     twin: Any = None,
     description: str = "",
+    show_progress: bool = True,
 ) -> tuple[list[float], list[float], list[float], list[float]]:
     """One pass over `loader`; the twin (if any) takes the same step on the same batch.
 
     Returns (our losses, twin's losses, our seconds per step, twin's seconds per step).
+    The progress bar shows on a terminal, when `show_progress`.
     """
     losses, twin_losses, seconds, twin_seconds = [], [], [], []
-    progress = tqdm(loader, desc=description, unit="batch", leave=False, disable=None)
+    progress = tqdm(
+        loader, desc=description, unit="batch", leave=False, disable=None if show_progress else True
+    )
     for images, labels in progress:
         started = time.perf_counter()
         optimizer.zero_grad()
@@ -263,19 +274,70 @@ def run_training(
         return _run_training(config, train_set, test_set)
 
 
-def _run_training(
-    config: TrainConfig, train_set: TensorDataset, test_set: TensorDataset
-) -> TrainingResult:
+@dataclass
+class RunData:
+    """The data of a run, on its device and in its dtype, and what is known about it."""
+
+    train_set: TensorDataset
+    test_set: TensorDataset
+    image_shape: tuple[int, ...]  # (channels, height, width)
+    classes: int
+    digest: str | None  # of the data as given (checkpoints are tied to it), when needed
+
+
+def prepare_data(config: TrainConfig, train_set: TensorDataset, test_set: TensorDataset) -> RunData:
     images, labels = train_set.tensors
-    image_shape = tuple(images.shape[1:])
     classes = int(max(labels.max().item(), test_set.tensors[1].max().item())) + 1
     needs_digest = config.save is not None or config.resume is not None
-    data_digest = payload_digest([train_set.tensors, test_set.tensors]) if needs_digest else None
+    digest = payload_digest([train_set.tensors, test_set.tensors]) if needs_digest else None
     device, dtype = torch.device(config.device), getattr(torch, config.dtype)
     train_set, test_set = (
         TensorDataset(dataset.tensors[0].to(device, dtype), dataset.tensors[1].to(device))
         for dataset in (train_set, test_set)
     )
+    return RunData(train_set, test_set, tuple(images.shape[1:]), classes, digest)
+
+
+def resume(
+    config: TrainConfig,
+    data_digest: str | None,
+    model: nn.Module,
+    optimizer: optim.Optimizer,
+    loader: DataLoader,
+    twin: Any,
+) -> tuple[History, int, int]:
+    """Load config.resume into the run's parts; (history, epochs done, steps done)."""
+    payload = load_training_checkpoint(config.resume)
+    check_resumable(config, payload, data_digest)
+    restore_run(config.resume, payload, model, optimizer, loader, twin)
+    return History.from_dict(payload["metrics"]), payload["epoch"], payload["step"]
+
+
+def record_epoch(
+    history: History,
+    losses: list[float],
+    twin_losses: list[float],
+    model: nn.Module,
+    twin: Any,
+    test_set: TensorDataset,
+) -> None:
+    """Add an epoch's losses and the test accuracy after it (ours and the twin's) to history."""
+    history.step_loss += losses
+    history.train_loss.append(sum(losses) / len(losses))
+    history.test_accuracy.append(accuracy(lambda x: predict(model, x), test_set))
+    if twin is not None:
+        history.torch_step_loss += twin_losses
+        history.torch_train_loss.append(sum(twin_losses) / len(twin_losses))
+        history.torch_test_accuracy.append(accuracy(twin.predict, test_set))
+
+
+def _run_training(
+    config: TrainConfig, train_set: TensorDataset, test_set: TensorDataset
+) -> TrainingResult:
+    data = prepare_data(config, train_set, test_set)
+    train_set, test_set = data.train_set, data.test_set
+    image_shape, classes = data.image_shape, data.classes
+    device, dtype = torch.device(config.device), getattr(torch, config.dtype)
 
     manual_seed(config.seed)  # the initial weights
     model = build_model(config.model, image_shape, classes).to(device=device, dtype=dtype)
@@ -291,16 +353,7 @@ def _run_training(
 
     history, epoch, step = History(), 0, 0
     if config.resume is not None:
-        payload = load_checkpoint(config.resume, required_keys=TRAINING_KEYS)
-        check_resumable(config, payload, data_digest)
-        model.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
-        loader.load_state_dict(payload["loader"])
-        restore_rng_state(payload["rng"])
-        if twin is not None:
-            twin.load_state_dict(payload["torch_twin"])
-        history = History.from_dict(payload["metrics"])
-        epoch, step = payload["epoch"], payload["step"]
+        history, epoch, step = resume(config, data.digest, model, optimizer, loader, twin)
 
     print_header(config, model, optimizer, image_shape, epoch)
     seconds, twin_seconds = [], []
@@ -314,17 +367,11 @@ def _run_training(
         step += len(losses)
         seconds += epoch_seconds
         twin_seconds += epoch_twin_seconds
-        history.step_loss += losses
-        history.train_loss.append(sum(losses) / len(losses))
-        history.test_accuracy.append(accuracy(lambda x: predict(model, x), test_set))
-        if twin is not None:
-            history.torch_step_loss += twin_losses
-            history.torch_train_loss.append(sum(twin_losses) / len(twin_losses))
-            history.torch_test_accuracy.append(accuracy(twin.predict, test_set))
+        record_epoch(history, losses, twin_losses, model, twin, test_set)
         print(epoch_line(history, epoch, config.epochs, len(losses)), flush=True)
         if config.save is not None:
             payload = training_payload(
-                config, model, optimizer, loader, twin, history, epoch, step, data_digest
+                config, model, optimizer, loader, twin, history, epoch, step, data.digest
             )
             save_checkpoint(config.save, payload)
 
@@ -379,6 +426,150 @@ def training_payload(
     }
 
 
+def load_training_checkpoint(path: str) -> dict[str, Any]:
+    """The payload of a `minitorch-edu train` checkpoint, its parts checked for the kinds of
+    values a run saves (CheckpointError naming the file and the part otherwise)."""
+    payload = load_checkpoint(path, required_keys=TRAINING_KEYS)
+    problem = training_payload_problem(payload)
+    if problem is not None:
+        raise CheckpointError(f"{path} is not a loadable minitorch-edu train checkpoint: {problem}")
+    return payload
+
+
+def training_payload_problem(payload: dict[str, Any]) -> str | None:
+    """What is wrong with the parts of a training payload, or None (see training_payload)."""
+
+    def is_count(value: Any) -> bool:
+        return type(value) is int and value >= 0
+
+    def is_dict_of(value: Any, kind: type) -> bool:
+        return isinstance(value, dict) and all(isinstance(v, kind) for v in value.values())
+
+    optimizer = payload["optimizer"]
+    rng = payload["rng"]
+    metrics = payload["metrics"]
+    history_names = set(vars(History()))
+    checks = [
+        ("model", is_dict_of(payload["model"], torch.Tensor), "a dict of tensors"),
+        (
+            "optimizer",
+            isinstance(optimizer, dict)
+            and isinstance(optimizer.get("state"), dict)
+            and isinstance(optimizer.get("param_groups"), list)
+            and all(
+                isinstance(group, dict) and isinstance(group.get("params"), list)
+                for group in optimizer["param_groups"]
+            ),
+            "an optimizer state dict ('state' and 'param_groups')",
+        ),
+        ("scheduler", payload["scheduler"] is None or isinstance(payload["scheduler"], dict), ""),
+        ("epoch", is_count(payload["epoch"]), "a count of epochs"),
+        ("step", is_count(payload["step"]), "a count of steps"),
+        (
+            "rng",
+            isinstance(rng, dict) and set(rng) == {"torch", "cuda", "python", "numpy"},
+            "a dict of generator states with keys cuda, numpy, python, torch",
+        ),
+        ("loader", isinstance(payload["loader"], dict), "a DataLoader state dict"),
+        ("config", isinstance(payload["config"], dict), "a dict of run settings"),
+        (
+            "metrics",
+            isinstance(metrics, dict)
+            and set(metrics) == history_names
+            and all(
+                isinstance(values, list) and all(type(v) in (int, float) for v in values)
+                for values in metrics.values()
+            ),
+            f"a dict of lists of numbers with keys {', '.join(sorted(history_names))}",
+        ),
+        (
+            "torch_twin",
+            payload.get("torch_twin") is None or is_dict_of(payload["torch_twin"], dict),
+            "None or the twin's model and optimizer state dicts",
+        ),
+        (
+            "data_digest",
+            payload.get("data_digest") is None or isinstance(payload["data_digest"], str),
+            "",
+        ),
+    ]
+    for name, fine, expected in checks:
+        if not fine:
+            value = payload.get(name)
+            what = f"expected {expected}" if expected else "of an unexpected kind"
+            return f"its {name!r} is {_kind_of(value)}, {what}"
+    return None
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, dict):
+        return f"a dict with keys {sorted(map(str, value))[:8]}"
+    return f"a {type(value).__name__}" if value is not None else "None"
+
+
+def restore_run(
+    source: str,
+    payload: dict[str, Any],
+    model: nn.Module,
+    optimizer: optim.Optimizer,
+    loader: DataLoader,
+    twin: Any,
+) -> None:
+    """Put a checkpoint's state into this run's model, optimizer, loader, generators and twin.
+
+    A part that does not fit (weights of another model, optimizer state of other parameters, a
+    damaged generator state) raises CheckpointError naming the file and the part, on one line.
+    """
+    parts = [
+        ("model weights", lambda: model.load_state_dict(payload["model"])),
+        ("optimizer state", lambda: _load_optimizer_state(optimizer, payload["optimizer"])),
+        ("data loader position", lambda: loader.load_state_dict(payload["loader"])),
+        ("random number generator state", lambda: restore_rng_state(payload["rng"])),
+    ]
+    if twin is not None:
+        parts.append(("torch twin's state", lambda: twin.load_state_dict(payload["torch_twin"])))
+    for what, restore in parts:
+        try:
+            restore()
+        except (RuntimeError, ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
+            raise CheckpointError(
+                f"{source}: its {what} cannot be restored into this run ({_one_line(error)})"
+            ) from error
+
+
+def _one_line(error: BaseException) -> str:
+    """An error's message on one line; of a list of problems (load_state_dict's), the first."""
+    lines = [line.strip() for line in str(error).split("\n") if line.strip()]
+    if not lines:
+        return type(error).__name__
+    if len(lines) > 2 and lines[0].endswith(":"):  # "Error(s) in loading state_dict for X:"
+        return f"{lines[1]} (and {len(lines) - 2} more)"
+    return " ".join(lines)
+
+
+def _load_optimizer_state(optimizer: optim.Optimizer, state_dict: dict[str, Any]) -> None:
+    """optimizer.load_state_dict, after checking each saved state tensor has its parameter's
+    shape (torch does not check, and the first step would fail far from the cause)."""
+    parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    saved_indices = [i for group in state_dict["param_groups"] for i in group["params"]]
+    position = {index: n for n, index in enumerate(saved_indices)}
+    for index, values in state_dict["state"].items():
+        if (
+            index not in position
+            or position[index] >= len(parameters)
+            or not isinstance(values, dict)
+        ):
+            continue  # load_state_dict itself reports groups that do not match
+        shape = parameters[position[index]].shape
+        for name, value in values.items():
+            if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != shape:
+                raise ValueError(
+                    f"state {name!r} of parameter {index} has shape {list(value.shape)}, the "
+                    f"parameter has {list(shape)}"
+                )
+    optimizer.load_state_dict(state_dict)
+
+
 def option_mismatches(config: dict[str, Any], saved: dict[str, Any]) -> list[str]:
     """'name: value (saved: value)' for each trajectory option that differs from the saved one."""
     return [
@@ -396,6 +587,13 @@ def check_resumable(config: TrainConfig, payload: dict[str, Any], data_digest: s
         raise ResumeError(
             f"cannot resume from {source}: a resumed run must train as the saved one did, but "
             + "; ".join(mismatches)
+        )
+    saved_sampler = payload["config"].get("sampler", "loader")
+    if saved_sampler != getattr(config, "sampler", "loader"):
+        raise ResumeError(
+            f"cannot resume from {source}: it was trained with "
+            f"{'DistributedSampler' if saved_sampler == 'distributed' else 'the DataLoader'}'s "
+            "batch order, and a resumed run keeps it"
         )
     if payload.get("data_digest") != data_digest:
         raise ResumeError(

@@ -8,10 +8,15 @@
 The twin starts from our model's weights (copied through state_dict) and runs PyTorch's
 optimizer of the same class with every hyperparameter ours has, so the two runs differ only
 in how the arithmetic is done.
+
+In a data-parallel run (`distributed=True`, inside a process group) the twin is torch's own
+DistributedDataParallel around the torch model, and, when ours is a ZeroRedundancyOptimizer,
+torch's ZeroRedundancyOptimizer around torch's optimizer class.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -31,15 +36,30 @@ class TorchTwin:
         classes: int,
         model: mt.nn.Module,
         optimizer: mt.optim.Optimizer,
+        distributed: bool = False,
     ) -> None:
         first = next(iter(model.parameters()))
         # Building a torch model initialises its weights from torch's global generator; fork it
         # so that training with or without the twin draws the same random numbers.
         with torch.random.fork_rng(devices=[]):
-            self.model = torch_model(model_name, image_shape, classes)
-        self.model.to(device=first.device, dtype=first.dtype)
-        self.model.load_state_dict(model.state_dict())
-        self.optimizer = torch_optimizer_like(optimizer, list(self.model.parameters()))
+            self.plain_model = torch_model(model_name, image_shape, classes)
+        self.plain_model.to(device=first.device, dtype=first.dtype)
+        self.plain_model.load_state_dict(model.state_dict())
+        self.model = self.plain_model
+        if distributed:
+            self.model = torch.nn.parallel.DistributedDataParallel(
+                self.plain_model, device_ids=None if first.device.type == "cpu" else [first.device]
+            )
+        if isinstance(optimizer, mt.optim.ZeroRedundancyOptimizer):
+            from torch.distributed.optim import ZeroRedundancyOptimizer
+
+            self.optimizer = ZeroRedundancyOptimizer(
+                list(self.model.parameters()),
+                optimizer_class=getattr(torch.optim, optimizer.optimizer_class.__name__),
+                **optimizer.defaults,
+            )
+        else:
+            self.optimizer = torch_optimizer_like(optimizer, list(self.model.parameters()))
         self.loss_function = torch.nn.CrossEntropyLoss()
 
     @staticmethod
@@ -72,9 +92,15 @@ class TorchTwin:
         self.model.train()
         return predictions
 
+    def consolidate(self) -> None:
+        """Collect a sharded optimizer state on rank 0 (every rank calls it before saving)."""
+        if hasattr(self.optimizer, "consolidate_state_dict"):
+            self.optimizer.consolidate_state_dict(to=0)
+
     def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+        return {"model": self.plain_model.state_dict(), "optimizer": self.optimizer.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.plain_model.load_state_dict(state["model"])
+        # a copy: torch's ZeroRedundancyOptimizer writes into the dict it loads
+        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))

@@ -5,6 +5,7 @@ every run draws the same examples, with a bounded count and no deadline.
 """
 
 import os
+import shutil
 
 import pytest
 import torch
@@ -63,3 +64,31 @@ def device(request):
 # One intra-op thread: the tests run many tiny ops, for which threads only add contention
 # (badly so when several test processes share the cores).
 torch.set_num_threads(1)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless Chromium driven by Playwright (the system's browser, no download); the
+    tests that use it skip, saying why, where either cannot be had."""
+    playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+    if CHROMIUM is None:
+        pytest.skip("no Chromium on this machine (Debian: apt-get install chromium)")
+    with playwright.sync_playwright() as driver:
+        try:
+            launched = driver.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-dev-shm-usage",
+                    "--no-first-run",
+                ],
+            )
+        except Exception as problem:  # a browser that will not start on this machine
+            pytest.skip(f"Chromium at {CHROMIUM} did not start: {str(problem).splitlines()[0]}")
+        yield launched
+        launched.close()

@@ -81,3 +81,32 @@ def test_phase_report_names_every_phase():
     text = phases.report("mlp", 4, torch.device("cpu"), torch.float32, steps=3)
     for phase in phases.PHASES:
         assert phase in text
+
+
+def test_the_explain_benchmark_runs():
+    from benchmarks import explain
+
+    text = explain.report("cnn", 2, "conv1.bias", repeats=1)
+    assert "explain_gradient(conv1.bias[" in text and "target < 5 s" in text
+
+
+def test_the_data_parallel_benchmark_runs_the_same_step_on_both_sides():
+    """benchmarks/distributed.py on 2 ranks, briefly: both sides start from the same loss,
+    and every variant was timed."""
+    import distributed_checks
+
+    from benchmarks import distributed
+    from minitorch_edu.testing.distributed import run_ranks
+
+    measured = run_ranks(
+        distributed.bench_rank,
+        2,
+        args=(8, 1, 0.05, "float64"),
+        preload=distributed_checks.PRELOAD,
+    )
+    for rank in measured:
+        ours, theirs = rank["first_losses"]["mt"], rank["first_losses"]["torch"]
+        assert ours == pytest.approx(theirs, rel=1e-12)
+        assert all(len(times) == rank["steps_per_round"] for times in rank["times"].values())
+    row = distributed.summarise(2, 8, measured[0])
+    assert row["per_rank"] == 4 and 0 <= row["mt"]["communication_fraction"] <= 1

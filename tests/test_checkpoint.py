@@ -1,15 +1,18 @@
 """Checkpoints: exact round trips, atomic saves that survive interruption, refusal of every
 file that is not a whole minitorch_edu checkpoint (without ever running code from a pickle)."""
 
+import errno
 import math
 import os
 import pickle
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+import zipfile
 from collections import OrderedDict
 from pathlib import Path
 
@@ -277,6 +280,156 @@ def test_killed_writer_leaves_a_loadable_checkpoint(tmp_path, mode):
         for leftover in leftovers:
             with pytest.raises(CheckpointError, match="truncated, damaged"):
                 load_checkpoint(leftover)
+    # The next save cleans up after the killed one.
+    save_checkpoint(path, {"generation": -2})
+    assert temporary_files(tmp_path) == []
+    assert load_checkpoint(path) == {"generation": -2}
+
+
+def no_such_process() -> int:
+    """A process id that no process can have (above the kernel's largest)."""
+    try:
+        return int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
+    except OSError:
+        return 2**22 + 1
+
+
+def test_a_save_removes_only_stale_temporaries_of_its_own_file(tmp_path):
+    path = tmp_path / "run.pt"
+    dead, alive = no_such_process(), os.getppid()
+    stale = tmp_path / f".run.pt.{dead}.0badc0de.tmp"
+    ancient = tmp_path / f".run.pt.{alive}.0ddba11a.tmp"
+    kept = [
+        tmp_path / f".run.pt.{alive}.5ca1ab1e.tmp",  # a save in progress in another process
+        tmp_path / f".other.pt.{dead}.0badc0de.tmp",  # another file's
+        tmp_path / ".run.pt.notes.tmp",  # not ours at all
+        tmp_path / "run.pt.tmp",
+    ]
+    for file in [stale, ancient, *kept]:
+        file.write_bytes(b"half")
+    day_and_more = time.time() - checkpoint.STALE_AFTER_SECONDS - 60
+    os.utime(ancient, (day_and_more, day_and_more))
+    save_checkpoint(path, {"a": 1})
+    assert sorted(tmp_path.iterdir()) == sorted([path, *kept])
+
+
+class FullDisk:
+    """A file whose writes fail with ENOSPC once `room` bytes are written, as a full disk's do."""
+
+    def __init__(self, file, room):
+        self.file, self.room = file, room
+
+    def write(self, data):
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return self.file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.file.close()
+
+
+@pytest.mark.parametrize("room", [0, 3000])
+def test_a_full_disk_gives_a_clear_error_and_keeps_the_previous_checkpoint(
+    tmp_path, monkeypatch, room
+):
+    """torch's own writer meets ENOSPC (it raises 'enforce fail at inline_container.cc')."""
+    path = tmp_path / "run.pt"
+    previous = training_payload()
+    save_checkpoint(path, previous)
+    before = path.read_bytes()
+    open_new = checkpoint._open_new
+    monkeypatch.setattr(checkpoint, "_open_new", lambda target: FullDisk(open_new(target), room))
+    with pytest.raises(OSError) as failure:
+        save_checkpoint(path, training_payload(scale=10.0))
+    assert failure.value.errno == errno.ENOSPC
+    assert str(failure.value) == (
+        f"cannot write checkpoint {path}: No space left on device; the previous run.pt is "
+        "unchanged and no partial file was left"
+    )
+    assert path.read_bytes() == before
+    assert sorted(tmp_path.iterdir()) == [path]
+    new = tmp_path / "new.pt"
+    with pytest.raises(
+        OSError, match=f"cannot write checkpoint {new}: No space left on device; no"
+    ):
+        save_checkpoint(new, {"a": torch.zeros(1000)})
+    assert sorted(tmp_path.iterdir()) == [path]
+
+
+FULL_TMPFS = textwrap.dedent(
+    """
+    import os, sys, torch
+    from minitorch_edu.checkpoint import load_checkpoint, save_checkpoint
+    directory = sys.argv[1]
+    os.system(f"mount -t tmpfs -o size=600k none {directory}")
+    path = os.path.join(directory, "run.pt")
+    save_checkpoint(path, {"weights": torch.zeros(100_000)})  # 400 kB: fits once, not twice
+    before = open(path, "rb").read()
+    try:
+        save_checkpoint(path, {"weights": torch.ones(100_000)})
+    except OSError as error:
+        print(error)
+    assert open(path, "rb").read() == before
+    assert torch.equal(load_checkpoint(path)["weights"], torch.zeros(100_000))
+    print(sorted(os.listdir(directory)))
+    """
+)
+
+
+def test_a_save_onto_a_really_full_disk(tmp_path):
+    """A real full file system: a small tmpfs, mounted in a user namespace (skipped where the
+    machine allows none)."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("no `unshare` to mount a small tmpfs without privileges")
+    probe = subprocess.run(
+        [
+            unshare,
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "mount",
+            "-t",
+            "tmpfs",
+            "none",
+            str(tmp_path),
+        ],
+        capture_output=True,
+    )
+    if probe.returncode != 0:
+        pytest.skip(
+            f"cannot mount a tmpfs in a user namespace here: {probe.stderr.decode().strip()}"
+        )
+    environment = {**os.environ, "PYTHONPATH": str(REPOSITORY)}
+    result = subprocess.run(
+        [
+            unshare,
+            "--user",
+            "--map-root-user",
+            "--mount",
+            sys.executable,
+            "-c",
+            FULL_TMPFS,
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    path = tmp_path / "run.pt"
+    assert result.stdout == (
+        f"cannot write checkpoint {path}: No space left on device; the previous run.pt is "
+        "unchanged and no partial file was left\n['run.pt']\n"
+    )
 
 
 # ---------------------------------------------------------------------- refusals
@@ -374,3 +527,31 @@ def test_versions_and_required_keys_are_checked(tmp_path):
         load_checkpoint(path, required_keys=("model", "epoch", "optimizer"))
     with pytest.raises(FileNotFoundError, match="checkpoint .*absent.pt does not exist"):
         load_checkpoint(tmp_path / "absent.pt")
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_every_flipped_byte_of_the_pickle_gives_the_checkpoint_error_or_the_same_payload(
+    tmp_path,
+):
+    """torch's unpickler meets damaged bytes with IndexError, TypeError, AssertionError...;
+    none of them may reach the user: each is a CheckpointError naming the file."""
+    path = tmp_path / "good.pt"
+    payload = {"model": {"w": torch.ones(2, 3)}, "state": {0: {"step": torch.tensor(3.0)}}}
+    payload["settings"] = [1, 2.5, "s", None, (True, -7)]
+    save_checkpoint(path, payload)
+    good = path.read_bytes()
+    (pickle_entry,) = [i for i in zipfile.ZipFile(path).infolist() if i.filename.endswith(".pkl")]
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(good)
+    refused = 0
+    with open(damaged, "r+b") as file:
+        for position in range(pickle_entry.header_offset + 30 + pickle_entry.compress_size):
+            for flip in (0xFF,):
+                os.pwrite(file.fileno(), bytes([good[position] ^ flip]), position)
+                try:
+                    assert_identical(load_checkpoint(damaged), payload)
+                except CheckpointError as error:
+                    assert str(error).startswith(f"{damaged} is not a loadable minitorch_edu")
+                    refused += 1
+            os.pwrite(file.fileno(), good[position : position + 1], position)
+    assert refused > 300

@@ -192,3 +192,99 @@ def test_mnist_missing_files_are_named(tmp_path):
         load_mnist(tmp_path / "file")
     with pytest.raises(ValueError, match="split must be 'train' or 'test', got 'val'"):
         load_mnist(tmp_path, "val")
+
+
+# ---------------------------------------------------------------------- what training refuses
+def train_error(capsys, directory, *options):
+    """`minitorch-edu train --data mnist:DIRECTORY OPTIONS`: exit 1 and its one-line error."""
+    from minitorch_edu import cli
+
+    arguments = ["train", "--data", f"mnist:{directory}", "--device", "cpu", *options]
+    assert cli.main(arguments) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith("minitorch-edu: error: ") and captured.err.count("\n") == 1
+    return captured.err
+
+
+def test_an_empty_split_is_refused_naming_its_file(tmp_path, capsys):
+    write_mnist(tmp_path, "train", count=4)
+    write_mnist(tmp_path, "test", count=0)
+    error = train_error(capsys, tmp_path)
+    assert (
+        f"{tmp_path / 't10k-images-idx3-ubyte'} holds no images: the test split is empty" in error
+    )
+
+
+def test_test_images_of_another_size_are_refused_naming_both_files(tmp_path, capsys):
+    write_mnist(tmp_path, "train", count=4, image_size=28)
+    write_mnist(tmp_path, "test", count=2, image_size=20)
+    error = train_error(capsys, tmp_path)
+    assert (
+        f"{tmp_path / 't10k-images-idx3-ubyte'}: test images are 20x20 but the training images "
+        f"in {tmp_path / 'train-images-idx3-ubyte'} are 28x28" in error
+    )
+
+
+def test_labels_outside_0_to_9_are_refused_not_trained_as_more_classes(tmp_path, capsys):
+    write_mnist(tmp_path, "test", count=2)
+    labels = np.array([3, 199, 5, 12], dtype=np.uint8)
+    write_mnist(tmp_path, "train", count=4)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", labels)
+    error = train_error(capsys, tmp_path)
+    assert (
+        f"{tmp_path / 'train-labels-idx1-ubyte'}: label 199 at position 1 is outside 0-9" in error
+    )
+
+
+def test_non_square_images_are_refused_for_the_cnn_naming_the_file(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for prefix, count in (("train", 4), ("t10k", 2)):
+        write_idx(
+            tmp_path / f"{prefix}-images-idx3-ubyte",
+            rng.integers(0, 255, (count, 12, 9), dtype=np.uint8),
+        )
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", np.arange(count, dtype=np.uint8))
+    error = train_error(capsys, tmp_path, "--model", "cnn")
+    assert (
+        f"{tmp_path / 'train-images-idx3-ubyte'}: its images are 12x9, and the cnn (LeNet) takes "
+        "square images" in error
+    )
+
+
+def gzip_bomb(path, header_array, inflated_mebibytes):
+    """A gzip file holding a small IDX file followed by `inflated_mebibytes` MiB of zeros:
+    a few hundred kilobytes on disk (gzip members one after another, as `gzip -d` reads them)."""
+    zeros = gzip.compress(bytes(1 << 20), compresslevel=9, mtime=0)
+    with open(path, "wb") as file:
+        file.write(gzip.compress(idx_bytes(header_array), mtime=0))
+        for _ in range(inflated_mebibytes):
+            file.write(zeros)
+
+
+def test_a_gzip_bomb_is_refused_with_bounded_memory(tmp_path):
+    import tracemalloc
+
+    images = np.zeros((10, 28, 28), dtype=np.uint8)
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    gzip_bomb(path, images, inflated_mebibytes=512)
+    assert path.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(IdxFormatError) as refused:
+            read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"reading a 512 MiB gzip bomb took {peak / 2**20:.0f} MiB"
+    assert str(refused.value) == (
+        f"{path}: the gzip file inflates to more than the header's shape (10, 28, 28) of unsigned "
+        "byte (7840 data bytes) (plus the 16-byte header); refused without inflating the rest"
+    )
+
+
+def test_a_header_promising_more_than_gzip_can_hold_is_refused_before_reading(tmp_path):
+    path = tmp_path / "lies.gz"
+    header = struct.pack(">BBBBIII", 0, 0, 0x08, 3, 60000, 1000, 1000)  # 60 GB promised
+    path.write_bytes(gzip.compress(header + bytes(100)))
+    with pytest.raises(IdxFormatError, match="more than a .*-byte gzip file can hold"):
+        read_idx(path)

@@ -179,6 +179,71 @@ def test_hook_on_a_tensor_without_grad_is_an_error():
         mt.ones(2).register_hook(lambda g: g)
 
 
+def post_accumulate_events(lib, w1, w2, w3, x):
+    """Run a chain x -> w1 -> w2 -> (w3 used twice) and log, in order, each post-accumulate
+    hook (with the .grad it saw) and each gradient reaching the hidden layers."""
+    events = []
+    for name, weight in (("w1", w1), ("w2", w2), ("w3", w3)):
+        weight.register_post_accumulate_grad_hook(
+            lambda tensor, name=name: events.append((name, tensor.grad.clone()))
+        )
+    h1 = (x * w1).tanh()
+    h1.register_hook(lambda g: events.append(("dh1", g.clone())))
+    h2 = (h1 * w2).tanh()
+    h2.register_hook(lambda g: events.append(("dh2", g.clone())))
+    (h2 * w3 + w3 * w3).sum().backward()
+    return events
+
+
+def test_post_accumulate_hooks_fire_when_each_gradient_is_final_like_torch():
+    values = [[0.5, -1.0], [1.5, 0.25], [-0.5, 2.0], [1.0, 3.0]]
+    ours, theirs = zip(*(leaf_pair(v) for v in values[:3]))
+    x = torch.tensor(values[3], dtype=torch.float64)
+    events = post_accumulate_events(mt, *ours, mt.tensor(x))
+    torch_events = post_accumulate_events(torch, *theirs, x)
+    # w3 (used twice) fires once, after both uses; w2 fires before the gradient reaches h1
+    assert [name for name, _ in events] == [name for name, _ in torch_events]
+    assert [name for name, _ in events] == ["w3", "dh2", "w2", "dh1", "w1"]
+    for (_, ours_seen), (_, torch_seen) in zip(events, torch_events):
+        close(ours_seen, torch_seen)
+
+
+def test_post_accumulate_hook_runs_after_gradient_hooks_and_for_a_leaf_output_like_torch():
+    results = []
+    for x in leaf_pair([1.0, 2.0]):
+        seen = []
+        x.register_post_accumulate_grad_hook(lambda t, seen=seen: seen.append(t.grad.clone()))
+        x.register_hook(lambda g: g * 10)
+        (x * x).sum().backward()
+        x.backward(torch.ones(2, dtype=torch.float64))  # the leaf itself is the output
+        lib = mt if isinstance(x, mt.Tensor) else torch
+        lib.autograd.grad((x * 3).sum(), x)  # leaves .grad alone: no call
+        (x * x + x).sum().backward(inputs=[x])
+        results.append(seen)
+    ours, theirs = results
+    assert len(ours) == len(theirs) == 3
+    for a, b in zip(ours, theirs):
+        close(a, b)
+
+
+def test_post_accumulate_hook_errors_and_removal():
+    x = mt.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="non-leaf"):
+        (x * 2).register_post_accumulate_grad_hook(lambda t: None)
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        mt.ones(2).register_post_accumulate_grad_hook(lambda t: None)
+    before = mt.Tensor.post_accumulate_hook_count
+    calls = []
+    handle = x.register_post_accumulate_grad_hook(lambda t: calls.append(1))
+    assert mt.Tensor.post_accumulate_hook_count == before + 1
+    (x * 2).sum().backward()
+    handle.remove()
+    handle.remove()
+    assert mt.Tensor.post_accumulate_hook_count == before
+    (x * 2).sum().backward()
+    assert calls == [1]
+
+
 def test_retain_grad_keeps_non_leaf_gradients_like_torch():
     x, tx = leaf_pair([1.0, -2.0, 0.5])
     y, ty = x * x, tx * tx

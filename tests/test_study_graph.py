@@ -43,7 +43,8 @@ def test_dot_has_one_box_per_op_and_leaf_with_names_and_shaped_edges():
     boxes, edges = parse(dot)
     ops = [key for key, (lines, _) in boxes.items() if "  (" in lines[0]]
     assert len(ops) == len(topological_order([loss.grad_fn])) == 5
-    W_box, b_box = box_named(boxes, "W"), box_named(boxes, "b")
+    W_box, b_box, x_box = box_named(boxes, "W"), box_named(boxes, "b"), box_named(boxes, "x")
+    assert boxes[x_box][0] == ["x", "[4, 5]"] and "lightyellow" in boxes[x_box][1]  # a constant
     assert boxes[W_box][0] == ["W", "[3, 5]"] and "lightblue" in boxes[W_box][1]
     assert boxes[b_box][0] == ["b", "[3]"]
     permute = box_named(boxes, "Permute  (permute1)")
@@ -55,6 +56,7 @@ def test_dot_has_one_box_per_op_and_leaf_with_names_and_shaped_edges():
     assert set(edges) == {
         (W_box, permute, "[3, 5]"),
         (permute, matmul, "1: [5, 3]"),
+        (x_box, matmul, "0: [4, 5]"),
         (matmul, add, "0: [4, 3]"),
         (b_box, add, "1: [3]"),
         (add, tanh, "[4, 3]"),
@@ -66,13 +68,13 @@ def test_dot_has_one_box_per_op_and_leaf_with_names_and_shaped_edges():
     assert "dA = grad @ B^T" in boxes[matmul][0] and "dB = A^T @ grad" in boxes[matmul][0]
     assert "saved: x [4, 5], permute1 [5, 3]" in boxes[matmul][0]
     assert "saved: output [4, 3]" in boxes[tanh][0]
-    bare = to_dot(loss, show_saved=False, show_formula=False)
+    bare = to_dot(loss, show_saved=False, show_formula=False, legend=False)
     assert "saved" not in bare and "grad @" not in bare
 
 
 def test_nodes_freed_by_backward_are_marked():
     _, W, _, loss = small_model()
-    before = to_dot(loss)
+    before = to_dot(loss, legend=False)
     assert "freed" not in before
     loss.backward()
     boxes, _ = parse(to_dot(loss))
@@ -157,7 +159,7 @@ def test_render_writes_png_svg_and_pdf_or_explains_what_to_install(tmp_path):
     assert picture.save(tmp_path / "again.png").read_bytes().startswith(PNG_SIGNATURE)
     assert picture.save(tmp_path / "graph.dot").read_text() == picture.source == str(picture)
     assert "<svg" in picture._repr_svg_()
-    assert repr(picture) == "<GraphPicture: 8 boxes; .source holds the DOT text>"
+    assert repr(picture) == "<GraphPicture: 9 boxes; .source holds the DOT text>"
     with pytest.raises(RuntimeError, match="dot failed"):
         GraphPicture("digraph {").save(tmp_path / "broken.svg")
 
@@ -183,3 +185,30 @@ def test_unknown_picture_formats_are_refused(tmp_path):
         render(loss, tmp_path / "graph.jpg")
     with pytest.raises(ValueError, match="unknown picture format"):
         draw(loss).save(tmp_path / "graph.bmp")
+
+
+def test_values_gradients_options_and_a_legend_are_drawn():
+    """micrograd-style numbers in every box (from the tape), options on conv and pool
+    nodes, constants as boxes, the output by its name, and a legend for the colours."""
+    conv = mt.nn.Conv2d(1, 2, kernel_size=3, padding=1).double()
+    images = mt.randn(2, 1, 4, 4, dtype=mt.float64)
+    with mt.study.trace() as tape:
+        loss = mt.nn.functional.max_pool2d(conv(images), 2).relu().mean()
+        loss.backward(retain_graph=True)
+    names = {conv.weight: "weight", conv.bias: "bias", images: "images"}
+    dot = to_dot(loss, names=names, show_values=True, tape=tape, print_limit=4)
+    boxes, edges = parse(dot)
+    convolution = boxes[box_named(boxes, "Convolution  (convolution1)")][0]
+    assert "stride=(1, 1), padding=[(1, 1), (1, 1)]" in convolution
+    assert any(line.startswith("value = float64[2, 2, 4, 4] min ") for line in convolution)
+    assert any(line.startswith("grad = float64[2, 2, 4, 4] min ") for line in convolution)
+    pool = boxes[box_named(boxes, "MaxPool2d  (maxpool2d1)")][0]
+    assert any("PoolPlan(kernel_size=(2, 2), stride=(2, 2)" in line for line in pool)
+    bias = boxes[box_named(boxes, "bias")][0]
+    expected = [round(v, 4) for v in conv.bias.grad.data.tolist()]
+    assert bias[2].startswith("value = [") and bias[3] == f"grad = {expected}".replace(".0,", ",")
+    assert "lightyellow" in boxes[box_named(boxes, "images")][1]
+    loss_box = boxes[box_named(boxes, "loss")][0]  # an unnamed scalar output is the loss
+    assert loss_box[2] == f"value = {loss.item():.4g}" and loss_box[3] == "grad = 1"
+    assert "subgraph cluster_legend" in dot and "(no gradient)" in dot
+    assert "legend" not in to_dot(loss, legend=False)

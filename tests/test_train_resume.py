@@ -101,7 +101,10 @@ def test_a_save_interrupted_mid_write_leaves_the_previous_checkpoint(tmp_path, m
     monkeypatch.setattr(torch, "save", save_that_fails_the_second_time)
     assert cli.main(["train", *options, "--epochs", "3"]) == 1
     error = capsys.readouterr().err
-    assert error == "minitorch-edu: error: [Errno 28] No space left on device\n"
+    assert error == (
+        f"minitorch-edu: error: cannot write checkpoint {path}: No space left on device; the "
+        "previous run.pt is unchanged and no partial file was left\n"
+    )
     assert len(calls) == 2
     monkeypatch.undo()
 
@@ -151,7 +154,82 @@ def test_foreign_files_are_refused_with_the_reason(tmp_path, capsys):
     assert "payload lacks required keys" in resume_error(capsys, other)
     settings = tmp_path / "settings.pt"
     save_checkpoint(settings, {key: None for key in train.TRAINING_KEYS} | {"config": {"a": 1}})
-    assert "holds no `minitorch-edu train` run settings" in resume_error(capsys, settings)
+    assert "its 'model' is None, expected a dict of tensors" in resume_error(capsys, settings)
+
+
+def replace_part(payload, change):
+    changed = {key: value for key, value in payload.items()}
+    change(changed)
+    return changed
+
+
+def other_model_weights(payload):
+    payload["model"] = {name: torch.zeros(3, 5) for name in payload["model"]}
+
+
+def optimizer_state_for_other_shapes(payload):
+    state = payload["optimizer"]["state"]
+    state[0] = {name: torch.zeros(7) if value.dim() else value for name, value in state[0].items()}
+
+
+def garbage_generator_state(payload):
+    payload["rng"] = {**payload["rng"], "torch": torch.zeros(3, dtype=torch.uint8)}
+
+
+OTHER_CONTENT = {
+    # what the file holds instead: (the change, what the one-line error must say)
+    "weights of another model": (
+        other_model_weights,
+        "its model weights cannot be restored into this run (size mismatch for fc1.weight: "
+        "copying a param with shape torch.Size([3, 5]) from checkpoint, the shape in current "
+        "model is torch.Size([256, 64]). (and 7 more))",
+    ),
+    "no optimizer state": (
+        lambda payload: payload.update(optimizer={}),
+        "its 'optimizer' is a dict with keys [], expected an optimizer state dict",
+    ),
+    "optimizer state of other parameters": (
+        optimizer_state_for_other_shapes,
+        "its optimizer state cannot be restored into this run (state 'momentum_buffer' of "
+        "parameter 0 has shape [7]",
+    ),
+    "a non-dict rng": (lambda payload: payload.update(rng=7), "its 'rng' is a int, expected a"),
+    "a damaged generator state": (
+        garbage_generator_state,
+        "its random number generator state cannot be restored into this run (",
+    ),
+    "a negative epoch count": (lambda p: p.update(epoch=-1), "its 'epoch' is a int, expected a"),
+    "metrics without a curve": (
+        lambda payload: payload["metrics"].pop("train_loss"),
+        "its 'metrics' is a dict with keys",
+    ),
+    "a text learning rate": (
+        lambda payload: payload["config"].update(lr="0.1"),
+        "holds no `minitorch-edu train` run settings this version understands "
+        "(TrainConfig.from_dict: lr should be float, got '0.1')",
+    ),
+    "a loader state of another kind": (
+        lambda payload: payload.update(loader={"position": 3}),
+        "its data loader position cannot be restored into this run (DataLoader.load_state_dict: "
+        "expected",
+    ),
+}
+
+
+@pytest.mark.parametrize("content", OTHER_CONTENT, ids=list(OTHER_CONTENT))
+def test_a_whole_checkpoint_holding_other_content_is_refused_in_one_line(
+    tmp_path, capsys, checkpoint_bytes, content
+):
+    """The file passes the format and digest checks (it was saved as a checkpoint) but what it
+    holds cannot continue this run."""
+    change, message = OTHER_CONTENT[content]
+    (tmp_path / "good.pt").write_bytes(checkpoint_bytes)
+    payload = load_checkpoint(tmp_path / "good.pt")
+    change(payload)
+    path = tmp_path / "other.pt"
+    save_checkpoint(path, payload)
+    error = resume_error(capsys, path)
+    assert f"{path}" in error and message in error, error
 
 
 def test_resuming_on_other_data_is_refused(tmp_path):

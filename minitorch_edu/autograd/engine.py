@@ -23,6 +23,7 @@ import torch
 from minitorch_edu.autograd import function, grad_mode
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor, as_torch
+from minitorch_edu.autograd.torch_function import type_name
 
 
 def topological_order(roots: Sequence[Function]) -> list[Function]:
@@ -139,6 +140,9 @@ class _BackwardPass:
         # Leaves with hooks: their gradient is summed over all paths first, then the hooks
         # see it once (as in torch, where hooks run before the leaf's accumulation).
         self.hooked_leaves: dict[Tensor, Any] = {}
+        # Leaves with post-accumulate hooks that received a gradient in this pass and have not
+        # had their hooks run yet.
+        self.reached: set[Tensor] = set()
 
     def seed(self, outputs: Sequence[Tensor], grad_outputs: Sequence[Any]) -> None:
         for index, (output, grad) in enumerate(zip(outputs, grad_outputs)):
@@ -182,43 +186,72 @@ class _BackwardPass:
     def run(self) -> None:
         order = topological_order(self.roots)
         needed = self._needed_nodes(order) if self.targets is not None else None
-        pending, create_graph = self.pending, self.create_graph
+        # Leaves with post-accumulate hooks, and how many graph edges still lead into each:
+        # when the last of them is done, the leaf's gradient is final and the hooks run.
+        edges_left = None
+        if Tensor.post_accumulate_hook_count and self.accumulate:
+            edges_left = _edges_into_watched_leaves(order)
         for node in order:
-            grad = pending.pop(node, None)
-            if grad is None:
-                continue  # no gradient reached this node (its users returned None)
-            if node._grad_hooks:
-                grad = _run_hooks(node._grad_hooks, grad)
-            if node in self.target_nodes:
-                self.deliver(self.target_nodes[node], grad, grad)
-            if needed is not None and node not in needed:
-                continue
-            input_grads = type(node).backward(node, grad)
-            if not isinstance(input_grads, tuple):
-                input_grads = (input_grads,)
-            if len(input_grads) != len(node.parents):
-                raise RuntimeError(
-                    f"{node.name()} returned {len(input_grads)} gradients for "
-                    f"{len(node.parents)} inputs"
-                )
-            if function.tracer is not None:
-                function.tracer.on_backward(node, grad, input_grads)
-            for parent, input_grad in zip(node.parents, input_grads):
-                if parent is None or input_grad is None:
-                    continue
-                if not create_graph and isinstance(input_grad, Tensor):
-                    input_grad = input_grad.data  # a backward may use our ops on plain tensors
-                if isinstance(parent, Function):
-                    input_grad = _match(input_grad, parent.output_shape, parent.output_dtype)
-                    self.add_pending(parent, input_grad)
-                else:
-                    input_grad = _match(input_grad, parent.data.shape, parent.data.dtype)
-                    self.deliver_to_leaf(parent, input_grad, grad)
-            if not self.retain_graph:
-                node.release()  # its saved tensors are no longer needed: free them now
+            self.run_node(node, needed)
+            if edges_left is not None:
+                for parent in node.parents:
+                    if parent in edges_left:
+                        edges_left[parent] -= 1
+                        if edges_left[parent] == 0:
+                            self.finish_leaf(parent)
         for leaf, grad in self.hooked_leaves.items():
             grad = _run_hooks(leaf._hooks, grad)
             self.deliver(leaf, grad, grad)
+        self.hooked_leaves.clear()
+        for leaf in list(self.reached):  # reached without a node (a leaf was an output)
+            self.finish_leaf(leaf)
+
+    def run_node(self, node: Function, needed: set[Function] | None) -> None:
+        """Call one node's backward and pass each input's gradient on."""
+        grad = self.pending.pop(node, None)
+        if grad is None:
+            return  # no gradient reached this node (its users returned None)
+        if node._grad_hooks:
+            grad = _run_hooks(node._grad_hooks, grad)
+        if node in self.target_nodes:
+            self.deliver(self.target_nodes[node], grad, grad)
+        if needed is not None and node not in needed:
+            return
+        input_grads = type(node).backward(node, grad)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        if len(input_grads) != len(node.parents):
+            raise RuntimeError(
+                f"{node.name()} returned {len(input_grads)} gradients for "
+                f"{len(node.parents)} inputs"
+            )
+        if function.tracer is not None:
+            function.tracer.on_backward(node, grad, input_grads)
+        create_graph = self.create_graph
+        for parent, input_grad in zip(node.parents, input_grads):
+            if parent is None or input_grad is None:
+                continue
+            if not create_graph and isinstance(input_grad, Tensor):
+                input_grad = input_grad.data  # a backward may use our ops on plain tensors
+            if isinstance(parent, Function):
+                input_grad = _match(input_grad, parent.output_shape, parent.output_dtype)
+                self.add_pending(parent, input_grad)
+            else:
+                input_grad = _match(input_grad, parent.data.shape, parent.data.dtype)
+                self.deliver_to_leaf(parent, input_grad, grad)
+        if not self.retain_graph:
+            node.release()  # its saved tensors are no longer needed: free them now
+
+    def finish_leaf(self, leaf: Tensor) -> None:
+        """Every path into `leaf` is done: complete its `.grad`, then run its post-accumulate
+        hooks (if this pass gave it a gradient)."""
+        if leaf in self.hooked_leaves:
+            grad = _run_hooks(leaf._hooks, self.hooked_leaves.pop(leaf))
+            self.deliver(leaf, grad, grad)
+        if leaf in self.reached:
+            self.reached.discard(leaf)
+            for hook in list(leaf._post_accumulate_hooks or ()):
+                hook(leaf)
 
     def _needed_nodes(self, order: list[Function]) -> set[Function]:
         """Nodes whose backward leads to a target: the rest need not run (autograd.grad, inputs=).
@@ -238,6 +271,8 @@ class _BackwardPass:
     def deliver_to_leaf(self, leaf: Tensor, grad: Any, grad_of_node: Any) -> None:
         if self.targets is not None and leaf not in self.target_leaves:
             return
+        if leaf._post_accumulate_hooks and self.accumulate:
+            self.reached.add(leaf)
         if leaf._hooks:
             previous = self.hooked_leaves.get(leaf)
             self.hooked_leaves[leaf] = grad if previous is None else previous + grad
@@ -268,6 +303,16 @@ class _BackwardPass:
             tensor._grad.data.add_(grad)  # in place: accumulation across backward calls
         else:
             tensor._grad = Tensor._wrap(tensor._grad.data + grad)
+
+
+def _edges_into_watched_leaves(order: list[Function]) -> dict[Tensor, int]:
+    """For each leaf with post-accumulate hooks: how many times nodes in `order` use it."""
+    edges: dict[Tensor, int] = {}
+    for node in order:
+        for parent in node.parents:
+            if isinstance(parent, Tensor) and parent._post_accumulate_hooks:
+                edges[parent] = edges.get(parent, 0) + 1
+    return edges
 
 
 def _match(grad: Any, shape: torch.Size, dtype: torch.dtype) -> Any:
@@ -309,7 +354,7 @@ def _as_tensor_list(values: Any) -> list[Tensor]:
     values = list(values)
     for v in values:
         if not isinstance(v, Tensor):
-            raise TypeError(f"expected minitorch_edu Tensors as inputs, got {type(v).__name__}")
+            raise TypeError(f"expected minitorch_edu Tensors as inputs, got {type_name(v)}")
     return values
 
 

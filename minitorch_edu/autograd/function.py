@@ -37,7 +37,10 @@ import numpy as np
 import torch
 
 from minitorch_edu.autograd import grad_mode
+from minitorch_edu.autograd.formula import Formula
+from minitorch_edu.autograd.grad_mode import torch_is_grad_enabled
 from minitorch_edu.autograd.tensor import Tensor
+from minitorch_edu.autograd.torch_function import type_name
 
 _OUTPUT = object()  # marks "the op's own result" among the saved tensors
 
@@ -61,6 +64,9 @@ class Function:
     """Base class of every op. An instance is both the `ctx` of one call and its graph node."""
 
     formula: ClassVar[str] = ""
+    # The op's formula data (minitorch_edu/autograd/formula.py): when a class declares it,
+    # `formula` is made from it, so the trace, the graph and explain_gradient read one source.
+    derivatives: ClassVar[Formula | None] = None
 
     # Defaults for nodes; a recorded call sets its own values.
     parents: tuple = ()
@@ -72,6 +78,15 @@ class Function:
     _versions: tuple = ()
     _output: torch.Tensor | None = None
     _grad_hooks: list | None = None
+    options: dict | None = None  # the keyword options of the call (stride, dim, ...)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = cls.__dict__.get("derivatives")
+        if declared is not None:
+            if "formula" in cls.__dict__:
+                raise TypeError(f"{cls.__name__}: give `derivatives` or `formula`, not both")
+            cls.formula = declared.text
 
     @staticmethod
     def forward(ctx: Function, *inputs: Any, **options: Any) -> torch.Tensor:
@@ -103,7 +118,7 @@ class Function:
             parents.append(None)
         if has_numpy:
             raw_inputs = _numpy_to_torch(raw_inputs)
-        recording = recording and grad_mode._enabled
+        recording = recording and grad_mode._enabled and torch_is_grad_enabled()
 
         try:
             out = cls.forward(ctx, *raw_inputs, **options)
@@ -112,7 +127,7 @@ class Function:
         except AttributeError:  # forward called a tensor method on, say, a string
             if all(isinstance(x, torch.Tensor | int | float | None) for x in raw_inputs):
                 raise  # a bug in forward itself: keep its traceback
-            kinds = ", ".join(type(x).__name__ for x in raw_inputs)
+            kinds = ", ".join(type_name(x) for x in raw_inputs)
             raise TypeError(
                 f"{cls.__name__}: expected tensors, NumPy arrays or numbers as inputs, got {kinds}"
             ) from None
@@ -124,6 +139,8 @@ class Function:
             ctx.needs_input_grad = tuple([parent is not None for parent in parents])
             ctx.output_shape = out.shape
             ctx.output_dtype = out.dtype
+            if options:
+                ctx.options = options
             if ctx._to_save:
                 ctx._resolve_saved(inputs, raw_inputs, out)
             result = Tensor._wrap(out, ctx)
@@ -167,7 +184,7 @@ class Function:
             for value in self._saved
         ]
         self._check_versions(plain)
-        if grad_mode._enabled:
+        if grad_mode.is_grad_enabled():
             return tuple([self._unpack_recorded(value) for value in self._saved])
         return tuple(plain)
 

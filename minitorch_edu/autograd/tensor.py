@@ -21,6 +21,7 @@ import torch
 from minitorch_edu.autograd import grad_mode
 
 Index = Any  # whatever torch accepts inside [...]
+LIBRARY_PREFIX = "minitorch_edu."  # our repr: minitorch_edu.tensor([1., 2.])
 
 
 def as_torch(data: Any, dtype: torch.dtype | None = None, device: Any = None) -> torch.Tensor:
@@ -38,13 +39,20 @@ def as_torch(data: Any, dtype: torch.dtype | None = None, device: Any = None) ->
 class RemovableHandle:
     """Returned by `register_hook`; `.remove()` takes the hook off again."""
 
-    def __init__(self, hooks: list, hook: Callable) -> None:
+    def __init__(self, hooks: list, hook: Callable, on_remove: Callable | None = None) -> None:
         self._hooks = hooks
         self._hook = hook
+        self._on_remove = on_remove
 
     def remove(self) -> None:
         if self._hook in self._hooks:
             self._hooks.remove(self._hook)
+            if self._on_remove is not None:
+                self._on_remove()
+
+
+def _one_post_hook_fewer() -> None:
+    Tensor.post_accumulate_hook_count -= 1
 
 
 class _RetainGrad:
@@ -61,8 +69,19 @@ class _RetainGrad:
 
 
 class Tensor:
-    __slots__ = ("data", "_grad", "_requires_grad", "grad_fn", "_hooks", "__weakref__")
+    __slots__ = (
+        "data",
+        "_grad",
+        "_requires_grad",
+        "grad_fn",
+        "_hooks",
+        "_post_accumulate_hooks",
+        "__weakref__",
+    )
     __array_ufunc__ = None  # `ndarray * Tensor` calls our __rmul__ instead of looping in NumPy
+    # Post-accumulate hooks registered and not removed, on all tensors: while it is 0 the
+    # engine skips the bookkeeping that tells when a leaf's gradient is final.
+    post_accumulate_hook_count = 0
 
     def __init__(self, data: Any, requires_grad: bool = False) -> None:
         self.data = as_torch(data)
@@ -70,6 +89,7 @@ class Tensor:
         self._requires_grad = False
         self.grad_fn = None
         self._hooks: list | None = None
+        self._post_accumulate_hooks: list | None = None
         if requires_grad:
             self.requires_grad = True
 
@@ -82,6 +102,7 @@ class Tensor:
         out._requires_grad = grad_fn is not None
         out.grad_fn = grad_fn
         out._hooks = None
+        out._post_accumulate_hooks = None
         return out
 
     # ------------------------------------------------------------------ autograd state
@@ -167,6 +188,26 @@ class Tensor:
         else:
             hooks.append(hook)
         return RemovableHandle(hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> RemovableHandle:
+        """Call `hook(self)` once backward has added this leaf's gradient into `.grad`.
+
+        It runs in each backward pass that reaches the leaf, as soon as no other part of the
+        graph can add to its gradient (torch's hook of the same name), while the engine goes
+        on with the rest of the graph: DistributedDataParallel starts sending a gradient
+        from here. Not for autograd.grad, which leaves `.grad` alone.
+        """
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                "post accumulate grad hooks cannot be registered on non-leaf tensors"
+            )
+        if self._post_accumulate_hooks is None:
+            self._post_accumulate_hooks = []
+        self._post_accumulate_hooks.append(hook)
+        Tensor.post_accumulate_hook_count += 1
+        return RemovableHandle(self._post_accumulate_hooks, hook, _one_post_hook_fewer)
 
     def retain_grad(self) -> None:
         """Keep `.grad` on a non-leaf tensor too (leaves always keep theirs)."""
@@ -270,6 +311,15 @@ class Tensor:
     def long(self) -> Tensor:
         return self.to(torch.int64)
 
+    def type(self, dtype: Any = None, non_blocking: bool = False) -> Any:
+        """torch's old spelling: `x.type(torch.float)` converts (like `.to`); `x.type()` names
+        the type, 'torch.FloatTensor' (also accepted as `dtype`)."""
+        if dtype is None:
+            return self.data.type()
+        if isinstance(dtype, str):
+            dtype = self.data.new_empty(0).type(dtype).dtype
+        return self.to(dtype)
+
     def clone(self) -> Tensor:
         return convert.clone(self)
 
@@ -296,7 +346,8 @@ class Tensor:
 
     # ------------------------------------------------------------------ display
     def __repr__(self) -> str:
-        text = repr(self.data)
+        # torch's text with our library's name in front, so the two are never confused.
+        text = LIBRARY_PREFIX + repr(self.data).replace("\n", "\n" + " " * len(LIBRARY_PREFIX))
         if self.grad_fn is not None:
             return f"{text[:-1]}, grad_fn=<{self.grad_fn.name()}>)"
         if self._requires_grad:
@@ -309,6 +360,13 @@ class Tensor:
         return format(repr(self), spec)
 
     # ------------------------------------------------------------------ Python protocol
+    @classmethod
+    def __torch_function__(
+        cls, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None
+    ) -> Any:
+        """torch's functions called on our Tensors run our ops (autograd/torch_function.py)."""
+        return torch_function.dispatch(func, args, kwargs)
+
     __hash__ = object.__hash__  # tensors are dict keys by identity, as in torch
 
     def __len__(self) -> int:
@@ -410,7 +468,7 @@ class Tensor:
 
     # ------------------------------------------------------------------ in place (no graph)
     def _in_place(self, name: str, *args: Any, **kwargs: Any) -> Tensor:
-        if grad_mode._enabled and (
+        if grad_mode.is_grad_enabled() and (
             self._requires_grad or any(isinstance(a, Tensor) and a._requires_grad for a in args)
         ):
             raise RuntimeError(
@@ -467,7 +525,7 @@ class Tensor:
         return self._in_place("normal_", mean, std)
 
     def __setitem__(self, index: Index, value: Any) -> None:
-        if grad_mode._enabled and (
+        if grad_mode.is_grad_enabled() and (
             self._requires_grad or (isinstance(value, Tensor) and value._requires_grad)
         ):
             raise RuntimeError(
@@ -718,6 +776,7 @@ def _raw_index(index: Index) -> Index:
 
 
 # The ops import Tensor, so they are imported after it is defined.
+from minitorch_edu.autograd import torch_function  # noqa: E402
 from minitorch_edu.ops import (  # noqa: E402
     arithmetic,
     comparison,

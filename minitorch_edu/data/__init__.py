@@ -17,6 +17,7 @@ from minitorch_edu.data.digits import (
     digits_split_indices,
     load_digits,
 )
+from minitorch_edu.data.distributed import DistributedSampler
 from minitorch_edu.data.idx import (
     MNIST_IMAGES_MAGIC,
     MNIST_LABELS_MAGIC,
@@ -25,7 +26,7 @@ from minitorch_edu.data.idx import (
     write_idx,
 )
 from minitorch_edu.data.loader import DataLoader, default_collate
-from minitorch_edu.data.mnist import find_mnist_files, load_mnist
+from minitorch_edu.data.mnist import find_mnist_files, load_mnist, load_mnist_splits
 from minitorch_edu.data.transforms import MNIST_MEAN, MNIST_STD, Compose, Normalize, ToTensor
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "Compose",
     "DataLoader",
     "Dataset",
+    "DistributedSampler",
     "IdxFormatError",
     "Normalize",
     "TensorDataset",
@@ -47,6 +49,7 @@ __all__ = [
     "find_mnist_files",
     "load_digits",
     "load_mnist",
+    "load_mnist_splits",
     "read_idx",
     "write_idx",
 ]

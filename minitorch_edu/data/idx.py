@@ -17,10 +17,12 @@ download or a foreign file gives a clear error rather than a wrongly shaped arra
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -37,6 +39,10 @@ IDX_TYPES: dict[int, tuple[str, np.dtype]] = {
 MNIST_LABELS_MAGIC = 0x00000801
 MNIST_IMAGES_MAGIC = 0x00000803
 _GZIP_START = b"\x1f\x8b"
+# Deflate shrinks data at most about 1032 to 1: a header promising more than this many bytes
+# per byte of gzip file is a lie (or a truncated file), found out before anything is read.
+MAX_INFLATION = 1100
+CHUNK_BYTES = 1 << 20  # read (and inflate) a mebibyte at a time
 
 
 class IdxFormatError(ValueError):
@@ -50,41 +56,89 @@ def describe_magic(magic: int) -> str:
     return f"magic 0x{magic:08X} ({type_name}, {dims} dims)"
 
 
-def read_idx_bytes(path: str | os.PathLike) -> bytes:
-    """The file's bytes, decompressed if it is gzipped (recognised by content, not name)."""
-    with open(path, "rb") as file:
-        content = file.read()
-    if content[:2] != _GZIP_START:
-        return content
-    try:
-        return gzip.decompress(content)
-    except (OSError, EOFError, zlib.error) as error:
-        raise IdxFormatError(f"{path}: damaged gzip file ({error})") from error
-
-
 def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> np.ndarray:
-    """The array stored in an IDX file (gzipped or not), in native byte order.
+    """The array stored in an IDX file (gzipped or not, recognised by content), in native byte
+    order.
 
     expected_magic: if given (e.g. MNIST_IMAGES_MAGIC), any other magic number is an error.
+
+    The header is read first, and then exactly the data it promises: a gzip file is inflated a
+    chunk at a time and refused as soon as it goes on past that size, so a file that inflates
+    to gigabytes costs no more memory than its header's array.
     """
-    return parse_idx(read_idx_bytes(path), path, expected_magic)
+    with open(path, "rb") as file:
+        file_size = os.fstat(file.fileno()).st_size
+        if file.read(2) != _GZIP_START:
+            file.seek(0)
+            return _read_array(file, path, expected_magic, file_size, compressed=False)
+        file.seek(0)
+        try:
+            with gzip.GzipFile(fileobj=file, mode="rb") as stream:
+                return _read_array(stream, path, expected_magic, file_size, compressed=True)
+        except (OSError, EOFError, zlib.error) as error:
+            raise IdxFormatError(f"{path}: damaged gzip file ({error})") from error
+
+
+def _read_array(
+    stream: Any, path: Any, expected_magic: int | None, file_size: int, compressed: bool
+) -> np.ndarray:
+    shape, stored_dtype, type_name, header_size = _read_header(stream.read, path, expected_magic)
+    data_size = math.prod(shape) * stored_dtype.itemsize
+    promise = f"shape {shape} of {type_name} ({data_size} data bytes)"
+    if not compressed:
+        _check_data_size(path, promise, data_size, file_size - header_size)
+    elif data_size > MAX_INFLATION * file_size:
+        raise IdxFormatError(
+            f"{path}: truncated: the header promises {promise}, more than a {file_size}-byte "
+            "gzip file can hold"
+        )
+    data = np.empty(data_size, dtype=np.uint8)  # filled as it is read: no other copy is made
+    view, filled = memoryview(data), 0
+    while filled < data_size:
+        count = stream.readinto(view[filled : filled + CHUNK_BYTES])
+        if not count:
+            break
+        filled += count
+    if filled < data_size:
+        _check_data_size(path, promise, data_size, filled)
+    if compressed and stream.read(1):
+        raise IdxFormatError(
+            f"{path}: the gzip file inflates to more than the header's {promise} (plus the "
+            f"{header_size}-byte header); refused without inflating the rest"
+        )
+    values = data.view(stored_dtype).reshape(shape)
+    return values.astype(stored_dtype.newbyteorder("="), copy=False)
 
 
 def parse_idx(
     content: bytes, path: Any = "<bytes>", expected_magic: int | None = None
 ) -> np.ndarray:
     """Decode IDX `content` (already decompressed); `path` only names it in errors."""
-    if len(content) < 4:
+    stream = io.BytesIO(content)
+    shape, stored_dtype, type_name, header_size = _read_header(stream.read, path, expected_magic)
+    data_size = math.prod(shape) * stored_dtype.itemsize
+    promise = f"shape {shape} of {type_name} ({data_size} data bytes)"
+    _check_data_size(path, promise, data_size, len(content) - header_size)
+    values = np.frombuffer(content, dtype=stored_dtype, count=math.prod(shape), offset=header_size)
+    return values.reshape(shape).astype(stored_dtype.newbyteorder("="))
+
+
+def _read_header(
+    read: Callable[[int], bytes], path: Any, expected_magic: int | None
+) -> tuple[tuple[int, ...], np.dtype, str, int]:
+    """(shape, stored dtype, type name, header size) from the first bytes `read` gives."""
+    start = read(4)
+    if len(start) < 4:
         raise IdxFormatError(
-            f"{path}: too short to be an IDX file ({len(content)} bytes; the header alone needs 4)"
+            f"{path}: too short to be an IDX file ({len(start)} bytes; the header alone needs 4)"
         )
-    (magic,) = struct.unpack(">I", content[:4])
-    if content[0] != 0 or content[1] != 0:
+    (magic,) = struct.unpack(">I", start)
+    if start[0] != 0 or start[1] != 0:
         raise IdxFormatError(
             f"{path}: not an IDX file: magic number 0x{magic:08X} should start with two zero "
             "bytes (IDX magic is 0x0000TTDD: TT the data type, DD the number of dims)"
         )
-    type_code, dims = content[2], content[3]
+    type_code, dims = start[2], start[3]
     if type_code not in IDX_TYPES:
         known = ", ".join(f"0x{code:02X} {name}" for code, (name, _) in IDX_TYPES.items())
         raise IdxFormatError(
@@ -98,27 +152,28 @@ def parse_idx(
             f"{path}: expected {describe_magic(expected_magic)}, found {describe_magic(magic)}"
         )
     header_size = 4 + 4 * dims
-    if len(content) < header_size:
+    sizes = read(4 * dims)
+    if len(sizes) < 4 * dims:
         raise IdxFormatError(
             f"{path}: truncated: the header declares {dims} dims, which needs {header_size} "
-            f"header bytes, but the file has {len(content)}"
+            f"header bytes, but the file has {4 + len(sizes)}"
         )
-    shape = struct.unpack(f">{dims}I", content[4:header_size])
+    shape = struct.unpack(f">{dims}I", sizes)
     type_name, stored_dtype = IDX_TYPES[type_code]
-    data_size = math.prod(shape) * stored_dtype.itemsize
-    found = len(content) - header_size
+    return shape, stored_dtype, type_name, header_size
+
+
+def _check_data_size(path: Any, promise: str, data_size: int, found: int) -> None:
     if found < data_size:
         raise IdxFormatError(
-            f"{path}: truncated: the header promises shape {shape} of {type_name} "
-            f"({data_size} data bytes) but only {found} bytes follow the header"
+            f"{path}: truncated: the header promises {promise} but only {found} bytes follow the "
+            "header"
         )
     if found > data_size:
         raise IdxFormatError(
-            f"{path}: {found - data_size} bytes after the data that the header (shape {shape} "
-            f"of {type_name}, {data_size} data bytes) does not account for"
+            f"{path}: {found - data_size} bytes after the data that the header ({promise}) does "
+            "not account for"
         )
-    values = np.frombuffer(content, dtype=stored_dtype, count=math.prod(shape), offset=header_size)
-    return values.reshape(shape).astype(stored_dtype.newbyteorder("="))
 
 
 def write_idx(path: str | os.PathLike, array: Any) -> None:

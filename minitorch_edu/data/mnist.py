@@ -30,6 +30,7 @@ from minitorch_edu.data.transforms import (
 )
 
 SPLIT_PREFIXES = {"train": "train", "test": "t10k"}
+CLASSES = 10  # labels 0-9: MNIST, Fashion-MNIST and KMNIST alike
 SUBDIRECTORIES = (".", "MNIST/raw", "raw")
 
 
@@ -85,6 +86,17 @@ def load_mnist(
             f"{images_path} holds {len(images)} images but {labels_path} holds "
             f"{len(labels)} labels; they must pair one to one"
         )
+    if len(images) == 0:
+        raise IdxFormatError(f"{images_path} holds no images: the {split} split is empty")
+    if 0 in images.shape[1:]:
+        raise IdxFormatError(f"{images_path}: its images have no pixels (shape {images.shape})")
+    outside = np.flatnonzero(labels >= CLASSES)
+    if len(outside):
+        raise IdxFormatError(
+            f"{labels_path}: label {labels[outside[0]]} at position {outside[0]} is outside "
+            f"0-{CLASSES - 1} ({len(outside)} such labels); MNIST-format data has {CLASSES} "
+            "classes"
+        )
     pixels = ToTensor(max_value=255)(images)
     statistics = normalization_statistics(normalize, (MNIST_MEAN, MNIST_STD))
     if statistics is not None:
@@ -96,3 +108,26 @@ def _split_prefix(split: str) -> str:
     if split not in SPLIT_PREFIXES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     return SPLIT_PREFIXES[split]
+
+
+def load_mnist_splits(
+    directory: str | os.PathLike, normalize: bool | tuple[float, float] = False
+) -> tuple[TensorDataset, TensorDataset]:
+    """(train, test) from `directory`, as `load_mnist` loads each, checked to have images of one
+    size (a model is built for one size)."""
+    train, test = (
+        load_mnist(directory, "train", normalize),
+        load_mnist(directory, "test", normalize),
+    )
+    train_size, test_size = train.tensors[0].shape[-2:], test.tensors[0].shape[-2:]
+    if train_size != test_size:
+        train_images, test_images = (
+            find_mnist_files(directory, "train")[0],
+            find_mnist_files(directory, "test")[0],
+        )
+        raise IdxFormatError(
+            f"{test_images}: test images are {'x'.join(map(str, test_size))} but the training "
+            f"images in {train_images} are {'x'.join(map(str, train_size))}; both splits must "
+            "have one size"
+        )
+    return train, test

@@ -12,9 +12,10 @@ dropout.py      Dropout
 flatten.py      Flatten
 loss.py         CrossEntropyLoss, NLLLoss, MSELoss, BCEWithLogitsLoss
 functional/     the functions behind the layers, with their formulas (F.linear, F.conv2d, ...)
+parallel/       DistributedDataParallel: data parallelism on torch.distributed
 """
 
-from minitorch_edu.nn import functional, init
+from minitorch_edu.nn import functional, init, parallel
 from minitorch_edu.nn.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from minitorch_edu.nn.containers import ModuleDict, ModuleList, Sequential
 from minitorch_edu.nn.conv import Conv1d, Conv2d
@@ -52,4 +53,5 @@ __all__ = [
     "Tanh",
     "functional",
     "init",
+    "parallel",
 ]

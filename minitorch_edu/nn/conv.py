@@ -45,6 +45,11 @@ class _ConvNd(Module):
     ) -> None:
         super().__init__()
         d = self.spatial_dims
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an int, got {value!r}")
+        if isinstance(groups, bool) or not isinstance(groups, int):
+            raise ValueError(f"groups must be a positive integer, got {groups!r}")
         kernel_size = as_tuple(kernel_size, d, "kernel_size")
         stride = as_tuple(stride, d, "stride")
         dilation = as_tuple(dilation, d, "dilation")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from minitorch_edu.autograd.tensor import Tensor
-from minitorch_edu.nn.functional.dropout import dropout
+from minitorch_edu.nn.functional.dropout import check_dropout_probability, dropout
 from minitorch_edu.nn.module import Module
 
 
@@ -14,8 +14,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
-        if p < 0 or p > 1:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        check_dropout_probability(p)
         self.p = p
         self.inplace = inplace
 

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from minitorch_edu.autograd.tensor import Tensor
+from minitorch_edu.autograd.torch_function import type_name
 
 _LINEAR_LIKE = (
     "linear",
@@ -44,7 +45,7 @@ def _raw(tensor: Any) -> torch.Tensor:
         return tensor.data
     if isinstance(tensor, torch.Tensor):
         return tensor
-    raise TypeError(f"expected a Tensor to initialise, got {type(tensor).__name__}")
+    raise TypeError(f"expected a Tensor to initialise, got {type_name(tensor)}")
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:

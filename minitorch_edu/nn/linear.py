@@ -41,6 +41,9 @@ class Linear(Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an int, got {value!r}")
         self.in_features = in_features
         self.out_features = out_features
         self.weight = Parameter(

@@ -22,6 +22,7 @@ import torch
 
 from minitorch_edu.autograd import grad_mode
 from minitorch_edu.autograd.tensor import Tensor
+from minitorch_edu.autograd.torch_function import type_name
 from minitorch_edu.nn.parameter import Parameter
 
 
@@ -74,7 +75,7 @@ class Module:
         elif parameters is not None and name in parameters:
             if value is not None:
                 raise TypeError(
-                    f"cannot assign '{type(value).__name__}' as parameter '{name}' "
+                    f"cannot assign '{type_name(value)}' as parameter '{name}' "
                     "(nn.Parameter or None expected)"
                 )
             parameters[name] = None
@@ -86,7 +87,7 @@ class Module:
         elif "_modules" in self.__dict__ and name in self._modules:
             if value is not None:
                 raise TypeError(
-                    f"cannot assign '{type(value).__name__}' as child module '{name}' "
+                    f"cannot assign '{type_name(value)}' as child module '{name}' "
                     "(nn.Module or None expected)"
                 )
             self._modules[name] = None
@@ -126,7 +127,7 @@ class Module:
         _check_name(self, name, "parameter", "_parameters")
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(
-                f"cannot assign '{type(param).__name__}' object to parameter '{name}' "
+                f"cannot assign '{type_name(param)}' object to parameter '{name}' "
                 "(nn.Parameter or None required)"
             )
         if param is not None and param.grad_fn is not None:

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 
 
 class Add(Function):
-    formula = "da = grad;  db = grad"
+    derivatives = Formula(
+        "a, b",
+        forward="out = a + b",
+        backward={"a": "grad", "b": "grad"},
+        local={"a": "1", "b": "1"},
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a, b):
@@ -25,7 +32,13 @@ class Add(Function):
 
 
 class Sub(Function):
-    formula = "da = grad;  db = -grad"
+    derivatives = Formula(
+        "a, b",
+        forward="out = a - b",
+        backward={"a": "grad", "b": "-grad"},
+        local={"a": "1", "b": "-1"},
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a, b):
@@ -37,7 +50,14 @@ class Sub(Function):
 
 
 class Mul(Function):
-    formula = "da = grad * b;  db = grad * a"
+    derivatives = Formula(
+        "a, b",
+        forward="out = a * b",
+        backward={"a": "grad * b", "b": "grad * a"},
+        local={"a": "b", "b": "a"},
+        saved="a, b",
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a, b):
@@ -52,7 +72,14 @@ class Mul(Function):
 
 
 class Div(Function):
-    formula = "da = grad / b;  db = -grad * a / b^2"
+    derivatives = Formula(
+        "a, b",
+        forward="out = a / b",
+        backward={"a": "grad / b", "b": "-grad * a / b^2"},
+        local={"a": "1 / b", "b": "-a / b^2"},
+        saved="a, b",
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a, b):
@@ -67,7 +94,9 @@ class Div(Function):
 
 
 class Neg(Function):
-    formula = "da = -grad"
+    derivatives = Formula(
+        "a", forward="out = -a", backward={"a": "-grad"}, local={"a": "-1"}, elementwise=True
+    )
 
     @staticmethod
     def forward(ctx, a):
@@ -85,7 +114,14 @@ class Pow(Function):
     a = 0 and b >= 0 the gradient for b is 0 (the limit of a**b * log a), as in torch.
     """
 
-    formula = "da = grad * b * a^(b-1);  db = grad * a^b * log(a)"
+    derivatives = Formula(
+        "a, b",
+        forward="out = a^b",
+        backward={"a": "grad * b * a^(b-1)", "b": "grad * a^b * log(a)"},
+        local={"a": "b * a^(b - 1)", "b": "out * log(a)"},
+        saved="a, b, out",
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a, b):

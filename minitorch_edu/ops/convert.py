@@ -6,12 +6,18 @@ from typing import Any
 
 import torch
 
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 
 
 class To(Function):
-    formula = "da = grad converted back to a's dtype and device"
+    derivatives = Formula(
+        "a",
+        forward="out = a in another dtype or on another device",
+        backward={"a": "grad converted back to a's dtype and device"},
+        local={"a": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, dtype=None, device=None):
@@ -24,7 +30,7 @@ class To(Function):
 
 
 class Clone(Function):
-    formula = "da = grad"
+    derivatives = Formula("a", forward="out = a, copied", backward={"a": "grad"}, local={"a": "1"})
 
     @staticmethod
     def forward(ctx, a):

@@ -14,10 +14,12 @@ They come in adjoint pairs, each the other's backward:
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import torch
 
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor, _raw_index
 from minitorch_edu.ops.join import pad_any
@@ -44,7 +46,12 @@ def flat_positions(shape: torch.Size, device: torch.device) -> torch.Tensor:
 
 
 class GetItem(Function):
-    formula = "da = zeros; da[index] += grad  (repeated positions add up)"
+    derivatives = Formula(
+        "a",
+        forward="out = a[index]",
+        backward="da = zeros; da[index] += grad  (repeated positions add up)",
+        local={"a": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, index=None):
@@ -63,7 +70,12 @@ class GetItem(Function):
 
 
 class Gather(Function):
-    formula = "da = zeros.scatter_add(dim, index, grad)"
+    derivatives = Formula(
+        "a, index",
+        forward="out = a.gather(dim, index)",
+        backward={"a": "zeros.scatter_add(dim, index, grad)"},
+        local={"a": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, index, dim=0):
@@ -81,7 +93,12 @@ class ScatterAdd(Function):
     """Only src's elements at positions inside index's shape are added; the rest of src (it
     may be larger) is unused, so its gradient there is 0."""
 
-    formula = "da = grad;  dsrc = grad.gather(dim, index)  (0 where src is not indexed)"
+    derivatives = Formula(
+        "a, index, src",
+        forward="out = a, with src[k] added at index[k] along dim",
+        backward={"a": "grad", "src": "grad.gather(dim, index)  (0 where src is not indexed)"},
+        local={"a": "1", "src": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, index, src, dim=0):
@@ -104,7 +121,12 @@ class ScatterAdd(Function):
 
 
 class IndexSelect(Function):
-    formula = "da = zeros.index_add(dim, index, grad)"
+    derivatives = Formula(
+        "a, index",
+        forward="out = a.index_select(dim, index)",
+        backward={"a": "zeros.index_add(dim, index, grad)"},
+        local={"a": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, index, dim=0):
@@ -119,7 +141,12 @@ class IndexSelect(Function):
 
 
 class IndexAdd(Function):
-    formula = "da = grad;  dsource = grad.index_select(dim, index)"
+    derivatives = Formula(
+        "a, index, source",
+        forward="out = a.index_add(dim, index, source)",
+        backward={"a": "grad", "source": "grad.index_select(dim, index)"},
+        local={"a": "1", "source": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, index, source, dim=0):
@@ -163,6 +190,7 @@ def index_add(a: Any, dim: int, index: Any, source: Any) -> Tensor:
 def narrow(a: Any, dim: int, start: int, length: int) -> Tensor:
     """`length` elements along `dim` from `start` (a negative start counts from the end)."""
     dim = _dim(dim, a.dim(), "narrow")
+    start, length = _integer(start, "start", "narrow"), _integer(length, "length", "narrow")
     size = a.shape[dim]
     if not -size <= start <= size:
         raise IndexError(
@@ -181,6 +209,7 @@ def narrow(a: Any, dim: int, start: int, length: int) -> Tensor:
 def select(a: Any, dim: int, index: int) -> Tensor:
     """The slice at `index` along `dim`, with that dim removed."""
     dim = _dim(dim, a.dim(), "select")
+    index = _integer(index, "index", "select")
     size = a.shape[dim]
     if not -size <= index < size:
         raise IndexError(
@@ -191,12 +220,23 @@ def select(a: Any, dim: int, index: int) -> Tensor:
 
 
 def _dim(dim: int, ndim: int, op: str) -> int:
+    dim = _integer(dim, "dim", op)
     if not -ndim <= dim < ndim:
         raise IndexError(
             f"{op}(): Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], "
             f"but got {dim})"
         )
     return dim % ndim
+
+
+def _integer(value: Any, name: str, op: str) -> int:
+    """`value` as an int, or torch's TypeError naming the argument."""
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(
+            f"{op}(): argument '{name}' must be int, not {type(value).__name__}"
+        ) from None
 
 
 def _long_index(index: Any, op: str) -> torch.Tensor:

@@ -12,13 +12,19 @@ from typing import Any
 
 import torch
 
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
-from minitorch_edu.ops.shape import unsqueeze
+from minitorch_edu.ops.shape import _dim, unsqueeze
 
 
 class Cat(Function):
-    formula = "d(input i) = grad.narrow(dim, offset_i, size_i)"
+    derivatives = Formula(
+        "*tensors",
+        forward="out = the tensors joined along dim",
+        backward="d(input i) = grad.narrow(dim, offset_i, size_i)",
+        local={"tensors": "1"},
+    )
 
     @staticmethod
     def forward(ctx, *tensors, dim=0):
@@ -37,7 +43,12 @@ class Cat(Function):
 
 
 class Pad(Function):
-    formula = "da = pad(grad, -pad)  (cut the added border off again)"
+    derivatives = Formula(
+        "a",
+        forward="out = a with a border of `value` added",
+        backward={"a": "pad(grad, -pad)  (cut the added border off again)"},
+        local={"a": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, pad=(), value=0.0):
@@ -83,6 +94,7 @@ def pad_constant(a: torch.Tensor, pad: Sequence[int], value: float) -> torch.Ten
 
 def cat(tensors: Sequence[Any], dim: int = 0) -> Tensor:
     """Join tensors along an existing dim."""
+    _check_tensor_list(tensors, "cat")
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("cat(): expected a non-empty list of Tensors")
@@ -91,6 +103,7 @@ def cat(tensors: Sequence[Any], dim: int = 0) -> Tensor:
 
 def stack(tensors: Sequence[Any], dim: int = 0) -> Tensor:
     """Join equally shaped tensors along a new dim (cat of unsqueezed tensors)."""
+    _check_tensor_list(tensors, "stack")
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")
@@ -98,6 +111,14 @@ def stack(tensors: Sequence[Any], dim: int = 0) -> Tensor:
     if len(shapes) > 1:
         raise RuntimeError(f"stack expects each tensor to be equal size, got shapes {shapes}")
     return cat([unsqueeze(t, dim) for t in tensors], dim)
+
+
+def _check_tensor_list(tensors: Any, op: str) -> None:
+    if not isinstance(tensors, list | tuple):  # a tensor would be iterated row by row
+        raise TypeError(
+            f"{op}(): argument 'tensors' must be a tuple or list of Tensors, not "
+            f"{type(tensors).__module__.split('.')[0]}.{type(tensors).__name__}"
+        )
 
 
 def pad(a: Any, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:
@@ -108,12 +129,21 @@ def pad(a: Any, pad: Sequence[int], mode: str = "constant", value: float | None 
         raise RuntimeError(
             f"pad: padding length {len(pad)} must be even and at most 2 * {a.dim()} (input dims)"
         )
-    return Pad.apply(a, pad=tuple(int(p) for p in pad), value=0.0 if value is None else value)
+    if not all(isinstance(p, int) and not isinstance(p, bool) for p in pad):
+        kinds = ", ".join(type(p).__name__ for p in pad)
+        raise TypeError(f"pad(): argument 'pad' must be tuple of ints, got ({kinds})")
+    return Pad.apply(a, pad=tuple(pad), value=0.0 if value is None else value)
 
 
 def split(a: Any, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
     """Pieces of `split_size` along dim (the last may be smaller), or of the listed sizes."""
+    dim = _dim(dim, a.dim(), "split")
     length = a.shape[dim]
+    if not isinstance(split_size, int | Sequence) or isinstance(split_size, bool | str):
+        raise TypeError(
+            f"split(): argument 'split_size' must be int or a list of ints, not "
+            f"{type(split_size).__name__}"
+        )
     if isinstance(split_size, int):
         if split_size <= 0:
             raise RuntimeError(f"split: split_size must be positive, got {split_size}")
@@ -134,6 +164,9 @@ def split(a: Any, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
 
 def chunk(a: Any, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     """At most `chunks` pieces of equal size ceil(n / chunks), as torch.chunk."""
+    if isinstance(chunks, bool) or not isinstance(chunks, int):
+        raise TypeError(f"chunk(): argument 'chunks' must be int, not {type(chunks).__name__}")
+    dim = _dim(dim, a.dim(), "chunk")
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
     length = a.shape[dim]
@@ -144,4 +177,5 @@ def chunk(a: Any, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
 
 def unbind(a: Any, dim: int = 0) -> tuple[Tensor, ...]:
     """Every slice along `dim`, with that dim removed."""
+    dim = _dim(dim, a.dim(), "unbind")
     return tuple(a.select(dim, i) for i in range(a.shape[dim]))

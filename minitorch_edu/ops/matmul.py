@@ -13,12 +13,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 
 
 class MatMul(Function):
-    formula = "dA = grad @ B^T;  dB = A^T @ grad"
+    derivatives = Formula(
+        "A, B",
+        forward="out[..., n, m] = sum_k A[..., n, k] * B[..., k, m]",
+        backward={"A": "grad @ B^T", "B": "A^T @ grad"},
+        local={"A": "B[..., k, m]", "B": "A[..., n, k]"},
+        saved="A, B",
+        indices={"out": "..., n, m", "A": "..., n, k", "B": "..., k, m"},
+    )
 
     @staticmethod
     def forward(ctx, a, b):

@@ -10,12 +10,20 @@ from typing import Any
 
 import torch
 
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 
 
 class Exp(Function):
-    formula = "da = grad * exp(a)  (= grad * out)"
+    derivatives = Formula(
+        "a",
+        forward="out = exp(a)",
+        backward={"a": "grad * exp(a)  (= grad * out)"},
+        local={"a": "out"},
+        saved="out",
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a):
@@ -30,7 +38,14 @@ class Exp(Function):
 
 
 class Log(Function):
-    formula = "da = grad / a"
+    derivatives = Formula(
+        "a",
+        forward="out = log(a)",
+        backward={"a": "grad / a"},
+        local={"a": "1 / a"},
+        saved="a",
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a):
@@ -44,7 +59,14 @@ class Log(Function):
 
 
 class Sqrt(Function):
-    formula = "da = grad / (2 * sqrt(a))  (= grad / (2 * out))"
+    derivatives = Formula(
+        "a",
+        forward="out = sqrt(a)",
+        backward={"a": "grad / (2 * sqrt(a))  (= grad / (2 * out))"},
+        local={"a": "1 / (2 * out)"},
+        saved="out",
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a):
@@ -59,7 +81,14 @@ class Sqrt(Function):
 
 
 class Abs(Function):
-    formula = "da = grad * sign(a)  (0 at a = 0)"
+    derivatives = Formula(
+        "a",
+        forward="out = |a|",
+        backward={"a": "grad * sign(a)  (0 at a = 0)"},
+        local={"a": "sign(a)"},
+        saved="a",
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a):
@@ -73,7 +102,14 @@ class Abs(Function):
 
 
 class Tanh(Function):
-    formula = "da = grad * (1 - tanh(a)^2)  (= grad * (1 - out^2))"
+    derivatives = Formula(
+        "a",
+        forward="out = tanh(a)",
+        backward={"a": "grad * (1 - tanh(a)^2)  (= grad * (1 - out^2))"},
+        local={"a": "1 - out^2"},
+        saved="out",
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a):
@@ -95,7 +131,14 @@ class Sigmoid(Function):
         a <  0:  z / (1 + z)      (the same value, multiplied through by exp(a))
     """
 
-    formula = "da = grad * sigmoid(a) * (1 - sigmoid(a))  (= grad * out * (1 - out))"
+    derivatives = Formula(
+        "a",
+        forward="out = sigmoid(a)",
+        backward={"a": "grad * sigmoid(a) * (1 - sigmoid(a))  (= grad * out * (1 - out))"},
+        local={"a": "out * (1 - out)"},
+        saved="out",
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a):
@@ -123,7 +166,15 @@ class Relu(Function):
     where torch gives 0: the two differ only once a gradient is no longer finite.
     """
 
-    formula = "da = grad * (a > 0)  (passes where a is nan; 0 at a = 0)"
+    derivatives = Formula(
+        "a",
+        forward="out = max(a, 0)",
+        backward={"a": "grad * (a > 0)  (passes where a is nan; 0 at a = 0)"},
+        local={"a": "mask"},
+        saved="mask",
+        define={"mask": "[a > 0]"},
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a):
@@ -140,7 +191,14 @@ class Relu(Function):
 class Clamp(Function):
     """out = min(max(a, low), high). The gradient passes where low <= a <= high (ends included)."""
 
-    formula = "da = grad * (low <= a <= high)"
+    derivatives = Formula(
+        "a",
+        forward="out = min(max(a, low), high)",
+        backward={"a": "grad * (low <= a <= high)"},
+        local={"a": "1"},
+        elementwise=True,
+        notes={"a": "1 where low <= a <= high, else 0"},
+    )
 
     @staticmethod
     def forward(ctx, a, low=None, high=None):

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 
@@ -52,7 +53,12 @@ def kept_shape(shape: torch.Size, dims: tuple[int, ...]) -> tuple[int, ...]:
 
 
 class Sum(Function):
-    formula = "da = grad broadcast back over the summed dims"
+    derivatives = Formula(
+        "a",
+        forward="out = a summed over dims",
+        backward={"a": "grad broadcast back over the summed dims"},
+        local={"a": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, dims=(), keepdim=False):
@@ -66,7 +72,13 @@ class Sum(Function):
 
 
 class Mean(Function):
-    formula = "da = grad / n broadcast back over the averaged dims (n = elements averaged)"
+    derivatives = Formula(
+        "a",
+        forward="out = a summed over dims / n",
+        backward={"a": "grad / n broadcast back over the averaged dims (n = elements averaged)"},
+        local={"a": "1 / n"},
+        options={"n": "count"},
+    )
 
     @staticmethod
     def forward(ctx, a, dims=(), keepdim=False):
@@ -135,7 +147,13 @@ class Logsumexp(Function):
     exp(a - m) <= 1. An infinite m is replaced by 0 so that inf - inf never appears.
     """
 
-    formula = "da = grad * exp(a - out)  (= grad * softmax(a))"
+    derivatives = Formula(
+        "a",
+        forward="out = log(sum(exp(a))) over dims",
+        backward={"a": "grad * exp(a - out)  (= grad * softmax(a))"},
+        local={"a": "exp(a[i] - out[j])"},
+        saved="a, out",
+    )
 
     @staticmethod
     def forward(ctx, a, dims=(), keepdim=False):

@@ -11,12 +11,20 @@ from typing import Any
 
 import torch
 
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 
 
 class Maximum(Function):
-    formula = "da = grad * ([a > b] + [a == b] / 2);  db = grad * ([b > a] + [a == b] / 2)"
+    derivatives = Formula(
+        "a, b",
+        forward="out = max(a, b)",
+        backward={"a": "grad * ([a > b] + [a == b] / 2)", "b": "grad * ([b > a] + [a == b] / 2)"},
+        local={"a": "[a > b] + [a == b] / 2", "b": "[b > a] + [a == b] / 2"},
+        saved="a, b",
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a, b):
@@ -31,7 +39,14 @@ class Maximum(Function):
 
 
 class Minimum(Function):
-    formula = "da = grad * ([a < b] + [a == b] / 2);  db = grad * ([b < a] + [a == b] / 2)"
+    derivatives = Formula(
+        "a, b",
+        forward="out = min(a, b)",
+        backward={"a": "grad * ([a < b] + [a == b] / 2)", "b": "grad * ([b < a] + [a == b] / 2)"},
+        local={"a": "[a < b] + [a == b] / 2", "b": "[b < a] + [a == b] / 2"},
+        saved="a, b",
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a, b):
@@ -46,7 +61,14 @@ class Minimum(Function):
 
 
 class Where(Function):
-    formula = "da = grad where condition, else 0;  db = grad where not condition, else 0"
+    derivatives = Formula(
+        "condition, a, b",
+        forward="out = a where condition, else b",
+        backward={"a": "grad where condition, else 0", "b": "grad where not condition, else 0"},
+        local={"a": "[condition]", "b": "1 - [condition]"},
+        saved="condition",
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, condition, a, b):

@@ -8,16 +8,23 @@ gradient is the sum over all the places it was copied to.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
 from minitorch_edu.autograd.engine import sum_to_shape
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 
 
 class Reshape(Function):
-    formula = "da = grad reshaped back to a's shape"
+    derivatives = Formula(
+        "a",
+        forward="out = a with a new shape",
+        backward={"a": "grad reshaped back to a's shape"},
+        local={"a": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, shape=(), view=False):
@@ -30,7 +37,12 @@ class Reshape(Function):
 
 
 class Transpose(Function):
-    formula = "da = grad with dims dim0 and dim1 swapped back"
+    derivatives = Formula(
+        "a",
+        forward="out = a with dims dim0 and dim1 swapped",
+        backward={"a": "grad with dims dim0 and dim1 swapped back"},
+        local={"a": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, dim0=0, dim1=1):
@@ -43,7 +55,12 @@ class Transpose(Function):
 
 
 class Permute(Function):
-    formula = "da = grad permuted by the inverse permutation"
+    derivatives = Formula(
+        "a",
+        forward="out = a with its dims permuted",
+        backward={"a": "grad permuted by the inverse permutation"},
+        local={"a": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, dims=()):
@@ -58,7 +75,13 @@ class Permute(Function):
 
 
 class Expand(Function):
-    formula = "da = grad summed over the broadcast dims"
+    derivatives = Formula(
+        "a",
+        forward="out = a broadcast to a bigger shape",
+        backward={"a": "grad summed over the broadcast dims"},
+        local={"a": "1"},
+        notes={"a": "one term for every copy of a[i]"},
+    )
 
     @staticmethod
     def forward(ctx, a, sizes=()):
@@ -71,7 +94,12 @@ class Expand(Function):
 
 
 class Contiguous(Function):
-    formula = "da = grad"
+    derivatives = Formula(
+        "a",
+        forward="out = a, laid out contiguously",
+        backward={"a": "grad"},
+        local={"a": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a):
@@ -104,7 +132,8 @@ def flatten(a: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     shape = list(a.shape)
     if not shape:
         return reshape(a, (1,))
-    start, end = _dim(start_dim, len(shape), "flatten"), _dim(end_dim, len(shape), "flatten")
+    start = _dim(start_dim, len(shape), "flatten", "start_dim")
+    end = _dim(end_dim, len(shape), "flatten", "end_dim")
     if start > end:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
     merged = 1
@@ -120,7 +149,7 @@ def squeeze(a: Any, dim: Any = None) -> Tensor:
         dims = {i for i, size in enumerate(shape) if size == 1}
     else:
         rank = max(len(shape), 1)  # a 0-d tensor accepts dim 0 and -1, as in torch
-        dims = {_dim(d, rank, "squeeze") for d in ((dim,) if isinstance(dim, int) else dim)}
+        dims = {_dim(d, rank, "squeeze") for d in (dim if isinstance(dim, Sequence) else (dim,))}
         dims = {d for d in dims if shape and shape[d] == 1}
     return reshape(a, [size for i, size in enumerate(shape) if i not in dims])
 
@@ -140,6 +169,8 @@ def transpose(a: Any, dim0: int, dim1: int) -> Tensor:
 def permute(a: Any, dims: Sequence[int]) -> Tensor:
     """Reorder dims: result dim i is input dim dims[i]."""
     ndim = a.dim()
+    if not all(isinstance(d, int) for d in dims):
+        raise TypeError(f"permute(): argument 'dims' must be tuple of ints, got {tuple(dims)}")
     if len(dims) != ndim or sorted(d % max(ndim, 1) for d in dims) != list(range(ndim)):
         raise RuntimeError(
             f"permute: dims {tuple(dims)} must be a permutation of the {ndim} dims of the input"
@@ -157,7 +188,13 @@ def contiguous(a: Any) -> Tensor:
     return Contiguous.apply(a)
 
 
-def _dim(d: int, ndim: int, op: str) -> int:
+def _dim(d: int, ndim: int, op: str, name: str = "dim") -> int:
+    """`d` as an index in 0..ndim-1: torch's TypeError for a non-integer, IndexError when out of
+    range."""
+    try:
+        d = operator.index(d)
+    except TypeError:
+        raise TypeError(f"{op}(): argument '{name}' must be int, not {type(d).__name__}") from None
     if not -ndim <= d < ndim:
         raise IndexError(
             f"{op}(): Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], "

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.ops.indexing import flat_positions, scatter_to_positions
@@ -22,7 +23,12 @@ class AsStrided(Function):
     Positions refer to `a` laid out contiguously (row-major), whatever its memory layout.
     """
 
-    formula = "da = zeros; da.flatten()[position(i)] += grad[i] for every output element i"
+    derivatives = Formula(
+        "a",
+        forward="out[i] = a.flatten()[offset + sum_k i_k * stride_k]",
+        backward="da = zeros; da.flatten()[position(i)] += grad[i] for every output element i",
+        local={"a": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, size=(), stride=(), storage_offset=0):
@@ -40,7 +46,12 @@ class AsStrided(Function):
 
 
 class Unfold(Function):
-    formula = "da = zeros; da[window positions] += grad  (overlapping windows add up)"
+    derivatives = Formula(
+        "a",
+        forward="out = the windows of a along dim",
+        backward="da = zeros; da[window positions] += grad  (overlapping windows add up)",
+        local={"a": "1"},
+    )
 
     @staticmethod
     def forward(ctx, a, dim=0, size=1, step=1):
@@ -59,6 +70,11 @@ def as_strided(
     a: Any, size: Sequence[int], stride: Sequence[int], storage_offset: int = 0
 ) -> Tensor:
     """A strided view over the elements of `a` in row-major order (bounds checked)."""
+    for name, values in (("size", size), ("stride", stride)):
+        if not isinstance(values, Sequence) or not all(isinstance(v, int) for v in values):
+            raise TypeError(
+                f"as_strided(): argument '{name}' must be tuple of ints, got {values!r}"
+            )
     size, stride = tuple(size), tuple(stride)
     if len(size) != len(stride):
         raise RuntimeError(f"as_strided: size {size} and stride {stride} differ in length")

@@ -16,5 +16,15 @@ from minitorch_edu.optim.adam import Adam, AdamW
 from minitorch_edu.optim.optimizer import Optimizer
 from minitorch_edu.optim.rmsprop import RMSprop
 from minitorch_edu.optim.sgd import SGD
+from minitorch_edu.optim.zero_redundancy import ZeroRedundancyOptimizer
 
-__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "lr_scheduler"]
+__all__ = [
+    "SGD",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Optimizer",
+    "RMSprop",
+    "ZeroRedundancyOptimizer",
+    "lr_scheduler",
+]

@@ -11,6 +11,7 @@ from minitorch_edu.optim.optimizer import (
     Optimizer,
     ParamsT,
     check_not_negative,
+    check_real,
     check_supported_options,
     scalar_dtype,
 )
@@ -65,6 +66,8 @@ class Adam(Optimizer):
         decoupled_weight_decay: bool = False,
     ) -> None:
         check_supported_options(differentiable=differentiable, fused=fused, capturable=capturable)
+        if not isinstance(betas, tuple | list):
+            raise TypeError(f"betas must be a pair (beta1, beta2), but got {betas!r}")
         defaults = {
             "lr": lr,
             "betas": tuple(betas),
@@ -86,6 +89,8 @@ class Adam(Optimizer):
         check_not_negative(group, "lr", "eps")
         if len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), but got {betas}")
+        for index, beta in enumerate(betas):
+            check_real(beta, f"beta parameter at index {index}")
         if not 0.0 <= betas[0] < 1.0:
             raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
         if not 0.0 <= betas[1] < 1.0:

@@ -16,6 +16,7 @@ float for float, because the same expressions are evaluated in the same order.
 from __future__ import annotations
 
 import math
+import numbers
 import types
 import warnings
 from collections.abc import Callable
@@ -49,6 +50,31 @@ def _set_group_value(group: dict[str, Any], key: str, value: Any) -> None:
         group[key].fill_(float(value))
     else:
         group[key] = value
+
+
+def _check_positive_count(value: Any, name: str) -> Any:
+    """A number of epochs that the schedule divides by: zero (or less) would end in
+    `integer modulo by zero`, or in a schedule running backwards."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"Expected positive integer {name}, but got {value!r}")
+    if value <= 0:
+        raise ValueError(f"Expected positive integer {name}, but got {value}")
+    return value
+
+
+def _check_state_dict(state_dict: Any) -> None:
+    if not isinstance(state_dict, dict):
+        raise TypeError(
+            f"scheduler.load_state_dict expects the dict state_dict() returns, got "
+            f"{type(state_dict).__name__}"
+        )
+
+
+def _check_factor(gamma: Any) -> Any:
+    """The multiplicative factor of a schedule: a number (or a one-element tensor)."""
+    if isinstance(gamma, numbers.Real) or (isinstance(gamma, torch.Tensor) and gamma.numel() == 1):
+        return gamma
+    raise TypeError(f"gamma must be a number, got {gamma!r} ({type(gamma).__name__})")
 
 
 class LRScheduler:
@@ -100,6 +126,7 @@ class LRScheduler:
         return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        _check_state_dict(state_dict)
         self.__dict__.update(state_dict)
 
     def get_last_lr(self) -> list[Any]:
@@ -168,6 +195,13 @@ class LambdaLR(LRScheduler):
         last_epoch: int = -1,
     ) -> None:
         self.optimizer = optimizer
+        functions = lr_lambda if isinstance(lr_lambda, (list, tuple)) else [lr_lambda]
+        for function in functions:
+            if not callable(function):
+                raise TypeError(
+                    "lr_lambda must be a function of the epoch (or a list of them, one per "
+                    f"parameter group), got {type(function).__name__}"
+                )
         if not isinstance(lr_lambda, (list, tuple)):
             self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
         else:
@@ -191,6 +225,7 @@ class LambdaLR(LRScheduler):
         return state_dict
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        _check_state_dict(state_dict)
         state_dict = dict(state_dict)
         lr_lambdas = state_dict.pop("lr_lambdas")
         self.__dict__.update(state_dict)
@@ -218,8 +253,8 @@ class StepLR(LRScheduler):
     def __init__(
         self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1
     ) -> None:
-        self.step_size = step_size
-        self.gamma = gamma
+        self.step_size = _check_positive_count(step_size, "step_size")
+        self.gamma = _check_factor(gamma)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[Any]:
@@ -244,7 +279,7 @@ class ExponentialLR(LRScheduler):
     """
 
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
-        self.gamma = gamma
+        self.gamma = _check_factor(gamma)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[Any]:
@@ -276,7 +311,7 @@ class CosineAnnealingLR(LRScheduler):
     def __init__(
         self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1
     ) -> None:
-        self.T_max = T_max
+        self.T_max = _check_positive_count(T_max, "T_max")
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)
 

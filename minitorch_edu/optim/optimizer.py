@@ -31,6 +31,7 @@ so a PyTorch optimizer's state dict loads here and ours loads into PyTorch's opt
 from __future__ import annotations
 
 import copy
+import numbers
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -71,8 +72,18 @@ def check_not_negative(group: dict[str, Any], *names: str, nan_passes: bool = Fa
         value = group[name]
         if name == "lr" and isinstance(value, torch.Tensor) and value.numel() != 1:
             raise ValueError("Tensor lr must be 1-element")
+        check_real(value, _MESSAGE_NAMES.get(name, name + " value"))
         if value < 0.0 if nan_passes else not 0.0 <= value:
             raise ValueError(f"Invalid {_MESSAGE_NAMES.get(name, name + ' value')}: {value}")
+
+
+def check_real(value: Any, what: str) -> None:
+    """TypeError for a hyperparameter that is not a number (`lr='0.1'`), before comparing it."""
+    if isinstance(value, numbers.Real) or (
+        isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex()
+    ):
+        return
+    raise TypeError(f"Invalid {what}: {value!r} (expected a number, got {type(value).__name__})")
 
 
 def check_supported_options(
@@ -105,6 +116,11 @@ class Optimizer:
         self._opt_called = False  # read by the lr schedulers' call-order warning
 
         if isinstance(params, (Tensor, torch.Tensor)):
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of Tensors or "
+                f"dicts, but got {_type_name(params)}"
+            )
+        if not isinstance(params, Iterable):
             raise TypeError(
                 "params argument given to the optimizer should be an iterable of Tensors or "
                 f"dicts, but got {_type_name(params)}"
@@ -205,6 +221,11 @@ class Optimizer:
         value (the loss) is returned. Parameters whose `.grad` is None are left alone.
         """
         loss = None
+        if closure is not None and not callable(closure):
+            raise TypeError(
+                f"step(closure): closure must be a function that returns the loss, got "
+                f"{type(closure).__name__}"
+            )
         if closure is not None:
             with enable_grad():
                 loss = closure()
@@ -256,6 +277,16 @@ class Optimizer:
         Saved options this library does not implement (fused, capturable) do not change the
         update, which is the same elementary arithmetic either way.
         """
+        if not (
+            isinstance(state_dict, dict)
+            and isinstance(state_dict.get("state"), dict)
+            and isinstance(state_dict.get("param_groups"), list)
+        ):
+            kind = sorted(state_dict) if isinstance(state_dict, dict) else type(state_dict).__name__
+            raise TypeError(
+                "optimizer.load_state_dict expects a dict with 'state' (a dict) and "
+                f"'param_groups' (a list), as state_dict() gives; got {kind}"
+            )
         groups = self.param_groups
         saved_groups = copy.deepcopy(state_dict["param_groups"])
         if len(groups) != len(saved_groups):

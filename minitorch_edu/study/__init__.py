@@ -2,7 +2,11 @@
 
 trace()             record every op of a forward and backward pass, with its numbers
 explain_gradient()  the chain rule for one element of a gradient, with the numbers
+gradient_by_sample() a gradient split by sample, for every element at once
 explain_step()      one optimizer step written out for one element, with the numbers
+explain_all_reduce() one gradient element across DistributedDataParallel's ranks: each
+                    rank's value, the bucket it rode in, the average
+explore()           whole training steps recorded for the explorer page (save_html)
 to_dot/render/draw  pictures of the computation graph
 gradcheck()         analytic gradients against central finite differences
 examples            small built-in runs of all of these (`minitorch-edu explain ...`)
@@ -18,15 +22,21 @@ from typing import TYPE_CHECKING
 from minitorch_edu.lazy import SubmodulesDoNotShadow, load_on_first_use
 
 __all__ = [
+    "AllReduceExplanation",
     "BackwardPass",
     "ElementGradient",
+    "ExploreError",
+    "Exploration",
     "GradcheckError",
     "GradcheckResult",
     "GradientExplanation",
     "GraphPicture",
     "GraphvizNotFoundError",
+    "Group",
     "Hyperparameter",
     "Line",
+    "SampleGradients",
+    "SampleShares",
     "Snapshot",
     "StateEntry",
     "Step",
@@ -35,9 +45,12 @@ __all__ = [
     "Term",
     "Use",
     "draw",
+    "explain_all_reduce",
     "explain_gradient",
     "explain_step",
+    "explore",
     "gradcheck",
+    "gradient_by_sample",
     "render",
     "snapshot",
     "to_dot",

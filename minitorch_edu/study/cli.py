@@ -5,6 +5,7 @@
     minitorch-edu explain conv --pixel 2,1           # a conv layer; one pixel's gradient
     minitorch-edu explain optimizer --name adam --step 3 --element 0,2
     minitorch-edu explain graph --output mlp --format svg
+    minitorch-edu explain step --model cnn --batch 64   # a real training step (step_cli.py)
 
 The main command adds this one with `add_explain_command(subparsers)`; it also runs alone:
 `python -m minitorch_edu.study.cli explain mlp`. The examples are those of
@@ -38,7 +39,8 @@ def add_explain_command(subparsers: Any) -> argparse.ArgumentParser:
     """
     explain = subparsers.add_parser(
         "explain",
-        help="print one traced step of a built-in example (mlp, conv, optimizer, graph)",
+        help="print one traced step of a built-in example (mlp, conv, optimizer, graph) or "
+        "of a real training step (step)",
         description="Run a small built-in example and print what happened, with the numbers: "
         "every op of the forward and backward pass, the chain rule for one element, or one "
         "optimizer step written out.",
@@ -108,6 +110,10 @@ def add_explain_command(subparsers: Any) -> argparse.ArgumentParser:
         "--format", choices=PICTURE_FORMATS, default="png", help="picture format (default: png)"
     )
 
+    from minitorch_edu.study.step_cli import add_step_command
+
+    add_step_command(examples_parsers)
+
     for parser in (mlp, conv, optimizer, graph):
         parser.add_argument(
             "--seed", type=int, default=0, help="seed of the weights and data (default: 0)"
@@ -141,6 +147,10 @@ def run_explain_command(arguments: argparse.Namespace) -> int:
         elif arguments.example == "conv":
             run = examples.conv_step(arguments.seed, arguments.pixel)
             print(run.text(values=arguments.values))
+        elif arguments.example == "step":
+            from minitorch_edu.study.step_cli import run_step_command
+
+            return run_step_command(arguments)
         elif arguments.example == "optimizer":
             print(_optimizer_example(arguments, error).text())
         else:

@@ -1,6 +1,6 @@
 """How the study tools show numbers, tensors and names.
 
-    format_number(0.123456789)        '0.1235'
+    format_number(0.123456789)        '0.1235'   (and -0.0 is '0')
     snapshot(t)                       a copy of t's numbers (or, for a big t, a summary)
     snapshot(t).text(print_limit=16)  '[[0.1, 0.2], [0.3, 0.4]]'  or
                                       'float64[64, 784] min -2.1 max 3 mean 0.012 norm 221.4'
@@ -32,7 +32,10 @@ def format_number(x: Any, digits: int = 4) -> str:
         return str(x)
     if isinstance(x, int):
         return str(x)
-    return f"{float(x):.{digits}g}"
+    x = float(x)
+    if x == 0:  # -0.0 too: a sign on zero only confuses
+        return "0"
+    return f"{x:.{digits}g}"
 
 
 def format_shape(shape: Iterable[int]) -> str:
@@ -243,3 +246,14 @@ class Labeller:
     def label(self, obj: Any) -> str:
         """The label of a tensor or a node."""
         return (self.tensor(obj) if isinstance(obj, Tensor) else self.node(obj))[1]
+
+
+def option_text(value: Any) -> str:
+    """An op's option as a person reads it: numbers short, tensors by their shape."""
+    if isinstance(value, torch.Tensor):
+        return f"tensor{format_shape(value.shape)}"
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        return format_number(value, 6)
+    return repr(value)

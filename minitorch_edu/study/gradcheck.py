@@ -44,6 +44,26 @@ class GradcheckResult:
             f"relative error {self.relative_error:.3g}"
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "ok": self.ok,
+            "input_index": self.input_index,
+            "element": list(self.element),
+            "analytic": self.analytic,
+            "numeric": self.numeric,
+            "relative_error": self.relative_error,
+            "checked": self.checked,
+        }
+
+    def _repr_html_(self) -> str:
+        from minitorch_edu.study.display import gradcheck_html
+
+        return gradcheck_html(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
 
 def gradcheck(
     fn: Callable[..., Tensor],

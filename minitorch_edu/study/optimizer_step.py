@@ -205,6 +205,14 @@ class StepExplanation:
     def __str__(self) -> str:
         return self.text()
 
+    def _repr_html_(self) -> str:
+        from minitorch_edu.study.display import step_explanation_html
+
+        return step_explanation_html(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.text())
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (numbers as Python floats)."""
         return {

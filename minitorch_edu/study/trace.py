@@ -15,7 +15,10 @@ one node's backward: the gradient of the node's output in, one gradient per inpu
 finished gradient reaching a leaf: `AccumulateGrad` adds it into `.grad` (W.grad ← W.grad + dW,
 or W.grad ← dW the first time), `CaptureGrad` hands it back to `autograd.grad` instead.
 Every step taken during a backward pass carries that pass's number (`backward_pass`); the
-table marks where each pass begins and ends.
+table marks where each pass begins and ends. Under DistributedDataParallel an all-reduce step
+records one gradient bucket: every rank's local gradients in, their average out
+(`explain_all_reduce` reads one element of it); trace on every rank, as every rank must run
+the same collectives.
 
 How it works: `Function.apply` and the engine call `function.tracer`, a module global that
 is None unless a trace is active (one `is not None` check per op is all it costs otherwise).
@@ -39,7 +42,13 @@ import torch
 from minitorch_edu.autograd import function
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
-from minitorch_edu.study.format import Labeller, Snapshot, format_number, format_shape, snapshot
+from minitorch_edu.study.format import (
+    Labeller,
+    Snapshot,
+    format_shape,
+    option_text,
+    snapshot,
+)
 
 Value = Snapshot | int | float | bool | str | None  # what a step records for one input or output
 
@@ -48,7 +57,7 @@ Value = Snapshot | int | float | bool | str | None  # what a step records for on
 class Step:
     """One recorded step.
 
-    direction  "forward", "backward" or "deliver"
+    direction  "forward", "backward", "deliver" or "all-reduce"
     op         the op: "MatMul" going forward, "MatMulBackward" going back; delivering,
                "AccumulateGrad" (added into .grad) or "CaptureGrad" (returned by autograd.grad)
     formula    the op's backward formula, as its Function writes it; delivering, the rule
@@ -62,6 +71,8 @@ class Step:
     options    forward: the op's keyword options (dims, shapes), as text
     recorded   forward: whether a graph node was kept (some input required grad)
     backward_pass  the number of the backward pass it was taken in (None: outside any)
+    bucket     all-reduce: the bucket (index, buckets, rank, world_size, names, shapes,
+               offsets: where each parameter's gradient starts in it)
     """
 
     index: int
@@ -78,6 +89,7 @@ class Step:
     # engine sums the gradient down to it before passing it on. None elsewhere.
     summed_to: list[tuple[int, ...] | None] = field(default_factory=list)
     backward_pass: int | None = None
+    bucket: dict[str, Any] | None = None
     # Identity numbers of the tensors involved (for Tape.history) and the node, weakly held.
     input_ids: list[int | None] = field(default_factory=list, repr=False)
     output_ids: list[int | None] = field(default_factory=list, repr=False)
@@ -111,6 +123,14 @@ class Step:
         lines.extend(_value_lines(self, print_limit, digits, indent="    "))
         return "\n".join(lines)
 
+    def _repr_html_(self) -> str:
+        from minitorch_edu.study.display import step_html
+
+        return step_html(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.text())
+
     def to_dict(self, values: bool = True) -> dict[str, Any]:
         """JSON-ready; tensors as shape, dtype, summary and (when kept and `values`) numbers."""
         return {
@@ -124,6 +144,7 @@ class Step:
             "summed_to": [None if s is None else list(s) for s in self.summed_to],
             "inputs": [_value_dict(n, v, values) for n, v in zip(self.input_names, self.inputs)],
             "outputs": [_value_dict(n, v, values) for n, v in zip(self.output_names, self.outputs)],
+            **({} if self.bucket is None else {"bucket": self.bucket}),
         }
 
     def __str__(self) -> str:
@@ -201,6 +222,7 @@ class Tape:
         # gradient in right after telling the tracer): (step, tensor, .grad before, version).
         self._open_delivery: tuple | None = None
         self._results: dict[int, tuple] = {}  # autograd.grad's running results in this pass
+        self._open_all_reduces: dict[int, Step] = {}  # bucket index -> its step, until done
 
     # ------------------------------------------------------------------ context manager
     def __enter__(self) -> Tape:
@@ -299,6 +321,32 @@ class Tape:
         if self._previous is not None:
             self._previous.on_deliver(tensor, grad)
 
+    def on_all_reduce(self, bucket: dict[str, Any], local_gradients: list[torch.Tensor]) -> None:
+        """Called by DistributedDataParallel's reducer when it starts averaging a gradient
+        bucket (during backward): `local_gradients[r]` is rank r's bucket."""
+        if not self._busy:
+            self._close_delivery()
+            if self._room():
+                self._busy = True
+                try:
+                    self._record_all_reduce(bucket, local_gradients)
+                finally:
+                    self._busy = False
+        if self._previous is not None and hasattr(self._previous, "on_all_reduce"):
+            self._previous.on_all_reduce(bucket, local_gradients)
+
+    def on_all_reduce_done(self, bucket_index: int, averaged: torch.Tensor) -> None:
+        """Called when that all-reduce has finished: `averaged` is the bucket now."""
+        step = self._open_all_reduces.pop(bucket_index, None)
+        if step is not None and not self._busy:
+            self._busy = True
+            try:
+                step.outputs = [self._snapshot(averaged.clone())]
+            finally:
+                self._busy = False
+        if self._previous is not None and hasattr(self._previous, "on_all_reduce_done"):
+            self._previous.on_all_reduce_done(bucket_index, averaged)
+
     def _room(self) -> bool:
         if self.max_steps is not None and len(self.steps) >= self.max_steps:
             self.dropped_steps += 1
@@ -386,6 +434,37 @@ class Tape:
                 node_ref=_weak(node),
             )
         )
+
+    def _record_all_reduce(
+        self, bucket: dict[str, Any], local_gradients: list[torch.Tensor]
+    ) -> None:
+        index, world_size = bucket["bucket"], bucket["world_size"]
+        names = [self.labels.tensor(p)[1] for p in bucket["parameters"]]
+        ids = [self.labels.tensor(p)[0] for p in bucket["parameters"]]
+        layout = ", ".join(
+            f"{name}[{offset}:{offset + math.prod(shape)}]"
+            for name, shape, offset in zip(names, bucket["shapes"], bucket["offsets"])
+        )
+        info = {key: value for key, value in bucket.items() if key != "parameters"}
+        info.update(names=names, shapes=[list(shape) for shape in bucket["shapes"]])
+        self.steps.append(
+            Step(
+                index=len(self.steps),
+                direction="all-reduce",
+                op="AllReduce",
+                formula=f"g ← (1/{world_size}) Σ_r g_r  (bucket {index}, {world_size} ranks)",
+                inputs=[self._snapshot(g) for g in local_gradients],
+                input_names=[f"bucket{index}@rank{r}" for r in range(world_size)],
+                outputs=[],  # the average, once the all-reduce has finished
+                output_names=[f"bucket{index}"],
+                options={"holds": layout},
+                backward_pass=self._pass_number(),
+                bucket=info,
+                input_ids=[None] * world_size,
+                output_ids=ids,
+            )
+        )
+        self._open_all_reduces[index] = self.steps[-1]
 
     def _record_delivery(self, tensor: Tensor, grad: Any) -> None:
         number, name = self.labels.tensor(tensor)
@@ -504,6 +583,10 @@ class Tape:
     def deliver_steps(self) -> list[Step]:
         return [s for s in self.steps if s.direction == "deliver"]
 
+    @property
+    def all_reduce_steps(self) -> list[Step]:
+        return [s for s in self.steps if s.direction == "all-reduce"]
+
     def backward_pass(self, number: int = -1) -> Tape:
         """The steps of one backward pass (the last one by default; 1 is the first), as a Tape."""
         if not self.passes:
@@ -558,11 +641,18 @@ class Tape:
         return view
 
     # ------------------------------------------------------------------ showing it
-    def table(self, values: bool = True, print_limit: int | None = None, digits: int = 4) -> str:
+    def table(
+        self,
+        values: bool = True,
+        print_limit: int | None = None,
+        digits: int = 4,
+        width: int | None = None,
+    ) -> str:
         """One row per step (index, pass, op, inputs -> outputs with shapes, formula), and
         under each row, with `values`, the numbers: whole up to `print_limit` elements,
         summarised (shape, min, max, mean, norm) above it. Lines mark where each backward
-        pass begins and ends.
+        pass begins and ends. With `width`, a row that would be wider puts its formula on
+        a line of its own below it.
         """
         limit = self.print_limit if print_limit is None else print_limit
         lines = [self._heading()]
@@ -580,10 +670,17 @@ class Tape:
         before, after = self._pass_marks()
         for step, signature in zip(self.steps, signatures):
             lines.extend(before.get(step.index, []))
-            lines.append(
+            row = (
                 f"{step.index:>{index_width}}  {step.direction:<8}  {step.op:<{op_width}}  "
                 f"{signature:<{signature_width}}  {step.formula}"
             )
+            if width is not None and len(row) > width:
+                row = row[: len(row) - len(step.formula)].rstrip()
+                lines.append(row)
+                if step.formula:
+                    lines.append(" " * (index_width + 2) + f"formula: {step.formula}")
+            else:
+                lines.append(row)
             if values:
                 indent = " " * (index_width + 2)
                 lines.extend(_value_lines(step, limit, digits, indent))
@@ -610,12 +707,14 @@ class Tape:
 
     def _heading(self) -> str:
         count = len(self.steps)
-        kinds = {"forward": 0, "backward": 0, "deliver": 0}
+        kinds = {"forward": 0, "backward": 0, "deliver": 0, "all-reduce": 0}
         for step in self.steps:
             kinds[step.direction] += 1
         parts = f"{kinds['forward']} forward, {kinds['backward']} backward"
         if kinds["deliver"]:
             parts += f", {kinds['deliver']} delivered"
+        if kinds["all-reduce"]:
+            parts += f", {kinds['all-reduce']} all-reduced"
         text = f"Tape: {count} step{'s' * (count != 1)} ({parts})"
         passes = {s.backward_pass for s in self.steps} - {None}
         if passes:
@@ -626,6 +725,14 @@ class Tape:
 
     def __str__(self) -> str:
         return self.table()
+
+    def _repr_html_(self) -> str:
+        from minitorch_edu.study.display import tape_html
+
+        return tape_html(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.table())
 
     def __repr__(self) -> str:
         return f"<{self._heading()}>"
@@ -730,8 +837,4 @@ def _value_dict(name: str, value: Value, values: bool) -> dict[str, Any] | None:
 
 
 def _option_text(value: Any) -> str:
-    if isinstance(value, torch.Tensor):
-        return f"tensor{format_shape(value.shape)}"
-    if isinstance(value, float):
-        return format_number(value, 6)
-    return repr(value)
+    return option_text(value)

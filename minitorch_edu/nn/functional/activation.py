@@ -14,13 +14,22 @@ from typing import Any
 
 import torch
 
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.ops import pointwise
 
 
 class LeakyRelu(Function):
-    formula = "da = grad where a > 0, else grad * negative_slope"
+    derivatives = Formula(
+        "a",
+        forward="out = a where a > 0, else a * negative_slope",
+        backward={"a": "grad where a > 0, else grad * negative_slope"},
+        local={"a": "[a > 0] + [a <= 0] * negative_slope"},
+        saved="a",
+        options={"negative_slope": "negative_slope"},
+        elementwise=True,
+    )
 
     @staticmethod
     def forward(ctx, a, negative_slope=0.01):

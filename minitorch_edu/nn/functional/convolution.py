@@ -60,6 +60,7 @@ from typing import Any
 import torch
 
 from minitorch_edu.autograd import engine
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.nn.functional.arguments import as_tuple, raw, shape_text
@@ -373,9 +374,30 @@ def _channels_last_input_grad(grad, weight, padded_size, stride, dilation, group
 
 
 class Convolution(Function):
-    formula = (
-        "dW = sum_n grad_n @ cols_n^T;  dcols_n = W^T @ grad_n, added back into the input "
-        "pixels the windows read (col2im);  db = grad summed over n and positions"
+    derivatives = Formula(
+        "input, W, b",
+        forward="out[n, o, y, x] = b[o] + sum over c, u, v of "
+        "W[o, c, u, v] * input[n, c, y*sh + u*dh - ph, x*sw + v*dw - pw]",
+        backward="dW = sum_n grad_n @ cols_n^T;  dcols_n = W^T @ grad_n, added back into the "
+        "input pixels the windows read (col2im);  db = grad summed over n and positions",
+        local={
+            "input": "W[o, c, (h + ph - y*sh) // dh, (w + pw - x*sw) // dw]",
+            "W": "input[n, c, y*sh + u*dh - ph, x*sw + v*dw - pw]",
+            "b": "1",
+        },
+        saved="input, W, b",
+        indices={"out": "n, o, y, x", "input": "n, c, h, w", "W": "o, c, u, v", "b": "o"},
+        options={
+            "sh": "stride[0]",
+            "sw": "stride[1]",
+            "ph": "padding[0][0]",
+            "pw": "padding[1][0]",
+            "dh": "dilation[0]",
+            "dw": "dilation[1]",
+            "groups": "groups",
+            "dims": "len(stride)",
+        },
+        when="groups == 1 and dims == 2",  # conv1d and grouped convolutions: numbers only
     )
 
     @staticmethod

@@ -26,9 +26,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.nn.functional.arguments import (
+    check_int,
+    check_number,
     check_reduction,
     legacy_reduction,
     raw,
@@ -39,7 +42,18 @@ from minitorch_edu.ops.selection import where
 
 
 class NllLoss(Function):
-    formula = "d lp[n, t_n] = -w[t_n] / denominator * grad  (0 for other classes, ignored n)"
+    derivatives = Formula(
+        "lp",
+        forward="out = -sum_n scale[n] * lp[n, t_n]",
+        backward="d lp[n, t_n] = -w[t_n] / denominator * grad  (0 for other classes, ignored n)",
+        local={"lp": "-scale[n]"},
+        saved="index, scale",
+        indices={"lp": "n, c"},
+        notes={
+            "lp": "at the target class c = t_n of each sample n, 0 elsewhere; scale[n] = "
+            "w[t_n] / sum_n w[t_n] (1/N for a mean without class weights)"
+        },
+    )
 
     @staticmethod
     def forward(ctx, log_probs, target=None, weight=None, ignore_index=-100, reduction="mean"):
@@ -218,6 +232,7 @@ def nll_loss(
     if size_average is not None or reduce is not None:
         reduction = legacy_reduction(size_average, reduce)
     check_reduction(reduction)
+    check_int(ignore_index, "ignore_index", "nll_loss")
     x = _check_input(input, "nll_loss")
     target, ignored = check_class_targets(x, target, ignore_index, "nll_loss")
     weight = _check_weight(x, weight, "nll_loss")
@@ -244,6 +259,8 @@ def cross_entropy(
     if size_average is not None or reduce is not None:
         reduction = legacy_reduction(size_average, reduce)
     check_reduction(reduction)
+    check_number(label_smoothing, "label_smoothing", "cross_entropy")
+    check_int(ignore_index, "ignore_index", "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     x = _check_input(input, "cross_entropy")

@@ -15,13 +15,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.nn.functional.arguments import raw, shape_text
 
 
 class Linear(Function):
-    formula = "dx = grad @ W;  dW = grad^T @ x;  db = grad.sum(batch dims)"
+    derivatives = Formula(
+        "x, W, b",
+        forward="out[..., o] = sum_k x[..., k] * W[o, k] + b[o]",
+        backward={"x": "grad @ W", "W": "grad^T @ x", "b": "grad.sum(batch dims)"},
+        local={"x": "W[o, k]", "W": "x[..., k]", "b": "1"},
+        saved="x, W",
+        indices={"out": "..., o", "x": "..., k", "W": "o, k", "b": "o"},
+    )
 
     @staticmethod
     def forward(ctx, input, weight, bias=None):

@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.nn.functional.arguments import as_tuple, raw, shape_text
@@ -77,6 +78,7 @@ class _PoolPlan:
         )
         self.padding = as_tuple(padding, 2, "padding")
         self.dilation = as_tuple(dilation, 2, "dilation")
+        self.ceil_mode = ceil_mode
         if any(k <= 0 for k in self.kernel_size):
             raise RuntimeError(f"{name}: kernel_size must be greater than zero, got {kernel_size}")
         if any(s <= 0 for s in self.stride):
@@ -108,6 +110,12 @@ class _PoolPlan:
                 f"{self.input_size[1]}). Calculated output size: ({channels}x"
                 f"{self.output_size[0]}x{self.output_size[1]}). Output size is too small"
             )
+
+    def __repr__(self) -> str:  # how the trace and the graph show a pooling call's options
+        return (
+            f"PoolPlan(kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"padding={self.padding}, dilation={self.dilation}, ceil_mode={self.ceil_mode})"
+        )
 
     def pad_amounts(self) -> list[int]:
         """mt.pad's (left, right, top, bottom): the padding, plus on the right/bottom what
@@ -182,7 +190,13 @@ def _winners(input: torch.Tensor, plan: _PoolPlan) -> tuple[torch.Tensor, torch.
 
 
 class MaxPool2d(Function):
-    formula = "dx = zeros;  dx[winner of window w] += grad[w]  (ties: first in scan order)"
+    derivatives = Formula(
+        "x",
+        forward="out[n, c, y, x] = max over the window (y, x) of x[n, c, ...]",
+        backward="dx = zeros;  dx[winner of window w] += grad[w]  (ties: first in scan order)",
+        local={"x": "1"},
+        notes={"x": "1 from the window whose largest element it is, 0 from the others"},
+    )
 
     @staticmethod
     def forward(ctx, input, plan=None):

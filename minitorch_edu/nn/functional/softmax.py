@@ -20,13 +20,20 @@ from typing import Any
 
 import torch
 
+from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.nn.functional.arguments import check_dim, raw
 
 
 class Softmax(Function):
-    formula = "da = out * (grad - sum(grad * out, dim))"
+    derivatives = Formula(
+        "a",
+        forward="out = exp(a) / sum(exp(a), dim)",
+        backward={"a": "out * (grad - sum(grad * out, dim))"},
+        local={"a": "out[j] * ([i == j] - out[i])"},
+        saved="out",
+    )
 
     @staticmethod
     def forward(ctx, a, dim=-1):
@@ -46,7 +53,13 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
-    formula = "da = grad - exp(out) * sum(grad, dim)"
+    derivatives = Formula(
+        "a",
+        forward="out = a - log(sum(exp(a), dim))",
+        backward={"a": "grad - exp(out) * sum(grad, dim)"},
+        local={"a": "[i == j] - exp(out[i])"},
+        saved="out",
+    )
 
     @staticmethod
     def forward(ctx, a, dim=-1):
@@ -73,7 +86,7 @@ def _softmax_dim(name: str, ndim: int, dim: int | None) -> int:
             stacklevel=4,
         )
         dim = 0 if ndim in (0, 1, 3) else 1
-    return check_dim(dim, ndim)
+    return check_dim(dim, ndim, name)
 
 
 def _cast(input: Any, dtype: torch.dtype | None) -> Any:
