@@ -44,7 +44,7 @@ numbers is one run, and every output position of the batch is a row of one produ
     dW_cl = cols^T @ G_cl,   dcols = G_cl @ W_cl^T
     dx_cl[n, i * dh : ... : sh, j * dw : ... : sw, c] += dcols[(n, y, x), (i, j, c)]
 
-and the output is the (N, O, OH, OW) view of out_cl (N, OH, OW, O).
+and out_cl (N, OH, OW, O) is copied back to the (N, O, OH, OW) layout.
 
 Both take the columns again in backward (from the saved input) rather than keeping them,
 and lower a large batch a slice of samples at a time, so the columns never take much memory.
@@ -331,7 +331,9 @@ def _channels_last_forward(padded, weight, output_size, stride, dilation, groups
         torch.matmul(cols, weight_cl, out=out[:, rows])  # (g, n * positions, O/g)
         del cols
     out = out.transpose(0, 1).reshape(batch, *output_size, out_channels)  # a view if g = 1
-    return out.permute(0, 1 + d, *range(1, 1 + d))  # (N, O, *positions), channels last
+    # Back to (N, O, *positions) in memory too: the elementwise ops after the layer (ReLU and
+    # its gradient) run fastest when their operands share one layout.
+    return out.permute(0, 1 + d, *range(1, 1 + d)).contiguous()
 
 
 def _channels_last_weight_grad(grad, padded, weight, stride, dilation, groups):
@@ -449,6 +451,8 @@ class Convolution(Function):
                 )
             crop = tuple(slice(a, a + n) for (a, _), n in zip(padding, input.shape[2:]))
             grad_input = grad_padded[(slice(None), slice(None), *crop)]
+            if input_gradient == CHANNELS_LAST:  # back to (N, C, *spatial) in memory too
+                grad_input = grad_input.contiguous()
         return grad_input, grad_weight, grad_bias
 
 
