@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup train test lint format bench
+.PHONY: setup train test lint format bench gpu
 
 setup: $(STAMP)
 
@@ -34,3 +34,10 @@ format: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks $(ARGS)
+
+# On a machine with a CUDA GPU (a torch build with CUDA): the CUDA tests, then every benchmark
+# on the GPU, its results written to benchmarks/results/.
+gpu: setup
+	$(BIN)/python -c "import sys, torch; torch.cuda.is_available() or sys.exit('make gpu: torch finds no CUDA GPU (is this torch built with CUDA?)')"
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q -m cuda $(ARGS)
+	$(BIN)/python -m benchmarks --device cuda

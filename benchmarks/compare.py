@@ -11,7 +11,8 @@ from __future__ import annotations
 def _header(report: dict) -> str:
     return (
         f"{report.get('commit', '?')} {report.get('when', '')} ({report.get('device', '?')}, "
-        f"{report.get('threads', '?')} threads, load {report.get('load_average_before', '?')})"
+        f"{report.get('threads', '?')} threads, {report.get('clock', 'wall')} clock, "
+        f"load {report.get('load_average_before', '?')})"
     )
 
 

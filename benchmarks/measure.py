@@ -7,6 +7,11 @@ else the machine is doing then falls on both sides alike. Reported: the median s
 per side, its quartiles, and the ratio of the medians; the quartiles of the per-round
 ratios show how steady that ratio was.
 
+Clocks. By default each step is timed by the wall clock (time.perf_counter). On a machine
+shared with other work, a step that waits for a core counts the wait; with one thread
+(--threads 1) `--clock cpu` times each step by the CPU time of the thread that runs it
+(time.thread_time), which leaves the waiting out. Both sides are timed by the same clock.
+
 Memory. Each side runs alone in a fresh process: a throwaway copy of the case takes one
 step first (libraries set up their kernels and buffers on first use, and that should not
 count), then the real copy is built, the process's resident-set high-water mark is reset
@@ -47,15 +52,23 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed_steps(step: Callable[[], object], device: torch.device, count: int) -> list[float]:
+CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
+
+
+def timed_steps(
+    step: Callable[[], object],
+    device: torch.device,
+    count: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> list[float]:
     """Seconds taken by each of `count` calls of `step`."""
     times = []
     for _ in range(count):
         _synchronize(device)
-        start = time.perf_counter()
+        start = clock()
         step()
         _synchronize(device)
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return times
 
 
@@ -67,22 +80,27 @@ def quartiles(values: list[float]) -> tuple[float, float]:
 
 
 def time_case(
-    case: Case, device: torch.device, dtype: torch.dtype, rounds: int, seconds: float
+    case: Case,
+    device: torch.device,
+    dtype: torch.dtype,
+    rounds: int,
+    seconds: float,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict:
     """Median step times of both sides, interleaved within `seconds` (after a warm-up)."""
     steps = {side: case.build(side, device, dtype) for side in SIDES}
-    warm = {side: timed_steps(steps[side], device, 3) for side in SIDES}
+    warm = {side: timed_steps(steps[side], device, 3, clock) for side in SIDES}
     per_pair = sum(statistics.median(warm[side]) for side in SIDES)
     # warm up for about a tenth of the budget as well (caches, allocator, branch predictors)
     extra = max(0, min(50, int(0.1 * seconds / max(per_pair, 1e-6))))
     for side in SIDES:
-        timed_steps(steps[side], device, extra)
+        timed_steps(steps[side], device, extra, clock)
     k = max(1, min(500, int(seconds / (rounds * max(per_pair, 1e-6)))))
     times: dict[str, list[float]] = {side: [] for side in SIDES}
     round_ratios = []
     for r in range(rounds):
         order = SIDES if r % 2 == 0 else SIDES[::-1]
-        this_round = {side: timed_steps(steps[side], device, k) for side in order}
+        this_round = {side: timed_steps(steps[side], device, k, clock) for side in order}
         for side in SIDES:
             times[side] += this_round[side]
         round_ratios.append(

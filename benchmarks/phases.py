@@ -27,8 +27,15 @@ PHASES = ("zero_grad", "forward", "loss", "backward", "step")
 MODELS = {"mlp": (mlp, (784,)), "cnn": (lenet, (1, 32, 32))}
 
 
-def _phased_step(side: str, model_name: str, batch: int, device: torch.device, dtype):
-    """A training step that returns the seconds each phase took."""
+def _phased_step(
+    side: str,
+    model_name: str,
+    batch: int,
+    device: torch.device,
+    dtype,
+    read_clock: Callable[[], float] = time.perf_counter,
+):
+    """A training step that returns the seconds each phase took (by `read_clock`)."""
     make, input_shape = MODELS[model_name]
     generator = torch.Generator().manual_seed(0)
     x = torch.randn((batch, *input_shape), generator=generator).to(device, dtype)
@@ -40,7 +47,7 @@ def _phased_step(side: str, model_name: str, batch: int, device: torch.device, d
     def clock() -> float:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        return time.perf_counter()
+        return read_clock()
 
     def step() -> list[float]:
         t0 = clock()
@@ -60,10 +67,15 @@ def _phased_step(side: str, model_name: str, batch: int, device: torch.device, d
 
 
 def phase_times(
-    model_name: str, batch: int, device: torch.device, dtype: torch.dtype, steps: int = 200
+    model_name: str,
+    batch: int,
+    device: torch.device,
+    dtype: torch.dtype,
+    steps: int = 200,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, list[float]]:
     """Median milliseconds of each phase, per side: {side: [zero_grad, forward, ...]}."""
-    steps_of = {side: _phased_step(side, model_name, batch, device, dtype) for side in SIDES}
+    steps_of = {side: _phased_step(side, model_name, batch, device, dtype, clock) for side in SIDES}
     for side in SIDES:  # warm-up
         for _ in range(5):
             steps_of[side]()
@@ -97,9 +109,14 @@ def kernel_profile(
 
 
 def report(
-    model_name: str, batch: int, device: torch.device, dtype: torch.dtype, steps: int = 200
+    model_name: str,
+    batch: int,
+    device: torch.device,
+    dtype: torch.dtype,
+    steps: int = 200,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> str:
-    times = phase_times(model_name, batch, device, dtype, steps)
+    times = phase_times(model_name, batch, device, dtype, steps, clock)
     lines = [
         f"{model_name} step, batch {batch} ({device}, {str(dtype).removeprefix('torch.')}, "
         f"{torch.get_num_threads()} threads): median ms per phase",

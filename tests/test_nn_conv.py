@@ -304,14 +304,25 @@ def test_pad_rejects_too_much_reflection():
 
 # ---------------------------------------------------------------------------- empty batches
 @pytest.mark.parametrize("spatial_dims", [1, 2])
-def test_conv_of_an_empty_batch_matches_torch(spatial_dims):
-    """Batch 0: an empty output, an empty input gradient and zero weight and bias gradients."""
+@pytest.mark.parametrize(
+    "channels, size, kernel, options",
+    [
+        (2, 5, 2, {}),
+        (2, 64, 3, {"padding": 1}),
+        (16, 28, 5, {"stride": 2}),
+        (4, 9, 3, {"groups": 2, "dilation": 2}),
+    ],
+)
+def test_conv_of_an_empty_batch_matches_torch(spatial_dims, channels, size, kernel, options):
+    """Batch 0: an empty output, an empty input gradient and zero weight and bias gradients,
+    whichever way the convolution is lowered for the shape."""
     conv = torch.nn.functional.conv1d if spatial_dims == 1 else torch.nn.functional.conv2d
     ours = F.conv1d if spatial_dims == 1 else F.conv2d
-    x = torch.randn(0, 2, *(5,) * spatial_dims, dtype=torch.float64)
-    w = torch.randn(3, 2, *(2,) * spatial_dims, dtype=torch.float64)
-    b = torch.randn(3, dtype=torch.float64)
-    assert_matches_torch(ours, conv, x, w, b)
+    groups = options.get("groups", 1)
+    x = torch.randn(0, channels, *(size,) * spatial_dims, dtype=torch.float64)
+    w = torch.randn(4, channels // groups, *(kernel,) * spatial_dims, dtype=torch.float64)
+    b = torch.randn(4, dtype=torch.float64)
+    assert_matches_torch(lambda *a: ours(*a, **options), lambda *a: conv(*a, **options), x, w, b)
 
 
 def test_linear_with_no_input_features_matches_torch():

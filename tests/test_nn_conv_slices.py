@@ -1,9 +1,11 @@
-"""Convolution lowered a slice of the batch at a time gives torch's numbers.
+"""Convolution lowered a slice of the batch at a time, in each layout, gives torch's numbers.
 
-`Convolution` holds at most COLUMNS_BUDGET numbers as im2col columns, so large batches are
-lowered in slices of samples. The budget is shrunk here so that every drawn batch is cut
-into several slices (down to one sample each), and the forward value and the gradients of
-input, weight and bias are compared with torch's in float64.
+`Convolution` holds at most COLUMNS_BUDGET numbers as columns, so large batches are lowered
+in slices of samples. The budget is shrunk here so that every drawn batch is cut into several
+slices (down to one sample each), each of the layouts `choose_lowering` picks from is forced
+in turn (NCHW or channels-last columns; the input gradient by flat runs or channels-last
+col2im), and the forward value and the gradients of input, weight and bias are compared with
+torch's in float64.
 """
 
 from contextlib import contextmanager
@@ -18,32 +20,55 @@ from minitorch_edu.nn.functional import convolution
 from minitorch_edu.testing import assert_matches_torch
 from minitorch_edu.testing import strategies as mts
 
+LOWERINGS = [
+    (convolution.NCHW, convolution.FLAT),
+    (convolution.NCHW, convolution.CHANNELS_LAST),
+    (convolution.CHANNELS_LAST, convolution.FLAT),
+    (convolution.CHANNELS_LAST, convolution.CHANNELS_LAST),
+]
+COLUMN_BUILDERS = ("nchw_columns", "channels_last_columns")
+
 
 @contextmanager
-def columns_budget(numbers: int):
-    """Lower at most `numbers` numbers as columns at a time; yields the slices lowered."""
-    saved_budget, saved_im2col = convolution.COLUMNS_BUDGET, convolution.im2col
+def columns_budget(numbers: int, lowering=None):
+    """Lower at most `numbers` numbers as columns at a time (in the layouts `lowering` names,
+    or those choose_lowering picks); yields the sample counts of the slices lowered."""
+    saved = {
+        name: getattr(convolution, name)
+        for name in ("COLUMNS_BUDGET", "choose_lowering", *COLUMN_BUILDERS)
+    }
     lowered = []
 
-    def counting_im2col(input, *args):
-        lowered.append(input.shape[0])
-        return saved_im2col(input, *args)
+    def counting(builder):
+        def build(input, *args):
+            lowered.append(input.shape[0])
+            return builder(input, *args)
 
-    convolution.COLUMNS_BUDGET, convolution.im2col = numbers, counting_im2col
+        return build
+
+    convolution.COLUMNS_BUDGET = numbers
+    for name in COLUMN_BUILDERS:
+        setattr(convolution, name, counting(saved[name]))
+    if lowering is not None:
+        convolution.choose_lowering = lambda *arguments: lowering
     try:
         yield lowered
     finally:
-        convolution.COLUMNS_BUDGET, convolution.im2col = saved_budget, saved_im2col
+        for name, value in saved.items():
+            setattr(convolution, name, value)
 
 
 @st.composite
 def sliced_convolutions(draw, spatial_dims: int):
     d = spatial_dims
+    lowering = draw(st.sampled_from(LOWERINGS))
     groups = draw(st.sampled_from([1, 1, 2]))
     in_channels = groups * draw(st.integers(1, 2))
     out_channels = groups * draw(st.integers(1, 2))
     kernel_size = tuple(draw(st.integers(1, 3)) for _ in range(d))
-    stride = tuple(draw(st.integers(1, 2)) for _ in range(d))
+    # flat runs are for stride 1 only
+    max_stride = 1 if lowering[1] == convolution.FLAT else 2
+    stride = tuple(draw(st.integers(1, max_stride)) for _ in range(d))
     dilation = tuple(draw(st.integers(1, 2)) for _ in range(d))
     padding = tuple(draw(st.integers(0, 2)) for _ in range(d))
     sizes = [
@@ -59,18 +84,19 @@ def sliced_convolutions(draw, spatial_dims: int):
     for n, k, s, p, dl in zip(sizes, kernel_size, stride, padding, dilation):
         numbers_per_sample *= (n + 2 * p - dl * (k - 1) - 1) // s + 1
     samples_per_slice = draw(st.integers(1, batch - 1))
-    return x, weight, bias, options, numbers_per_sample * samples_per_slice
+    budget = numbers_per_sample * samples_per_slice
+    return x, weight, bias, options, budget, lowering
 
 
 @settings(max_examples=40)
 @pytest.mark.parametrize("spatial_dims", [1, 2])
 @given(case=st.data())
 def test_convolution_in_slices_matches_torch(spatial_dims, case):
-    x, weight, bias, options, budget = case.draw(sliced_convolutions(spatial_dims))
+    x, weight, bias, options, budget, lowering = case.draw(sliced_convolutions(spatial_dims))
     ours = F.conv1d if spatial_dims == 1 else F.conv2d
     theirs = torch.nn.functional.conv1d if spatial_dims == 1 else torch.nn.functional.conv2d
     inputs = (x, weight) if bias is None else (x, weight, bias)
-    with columns_budget(budget) as lowered:
+    with columns_budget(budget, lowering) as lowered:
         assert_matches_torch(
             lambda *a: ours(*a, **options), lambda *a: theirs(*a, **options), *inputs
         )
@@ -85,3 +111,41 @@ def test_sample_slices_cover_the_batch_once_within_the_budget():
         assert slices == [slice(0, 3), slice(3, 6), slice(6, 7)]
         assert convolution.sample_slices(2, 25) == [slice(0, 1), slice(1, 2)]  # one at least
     assert convolution.sample_slices(64, 1) == [slice(0, 64)]
+
+
+def test_the_lowering_rule_picks_what_it_states():
+    choose = convolution.choose_lowering
+    nchw, channels_last, flat = convolution.NCHW, convolution.CHANNELS_LAST, convolution.FLAT
+    # LeNet's first layer: one channel, so a window row is 5 numbers: NCHW columns, flat runs.
+    assert choose(1, (5, 5), (1, 1), (28, 28), (32, 32)) == (nchw, flat)
+    # Its second: 6 channels, a window row of 30 numbers: channels-last columns.
+    assert choose(6, (5, 5), (1, 1), (10, 10), (14, 14)) == (channels_last, flat)
+    # Stride 2: channels last both ways (flat runs need stride 1).
+    assert choose(32, (3, 3), (2, 2), (7, 7), (16, 16)) == (channels_last, channels_last)
+    # A 6x6 kernel on a 7x7 input: 4 outputs at flat positions 0, 1, 7, 8, so L = 9 > 2 * 4.
+    assert choose(1, (6, 6), (1, 1), (2, 2), (7, 7)) == (nchw, channels_last)
+    assert choose(1, (5, 5), (1, 1), (2, 2), (6, 6)) == (nchw, flat)  # L = 8: just cheap
+    # conv1d has no wrap-around: L is the output length.
+    assert choose(4, (3,), (1,), (10,), (12,)) == (nchw, flat)
+
+
+@pytest.mark.parametrize("lowering", LOWERINGS, ids=lambda pair: "+".join(pair))
+def test_every_layout_takes_inputs_in_any_memory_layout(lowering):
+    generator = torch.Generator().manual_seed(0)
+    weight = torch.randn(4, 3, 3, 2, dtype=torch.float64, generator=generator)
+    bias = torch.randn(4, dtype=torch.float64, generator=generator)
+    x = torch.randn(2, 3, 9, 16, dtype=torch.float64, generator=generator)
+    layouts = [
+        x.contiguous(memory_format=torch.channels_last),
+        x[..., ::2],  # every other column
+        x.transpose(2, 3),
+    ]
+    for layout in layouts:
+        with columns_budget(convolution.COLUMNS_BUDGET, lowering):
+            assert_matches_torch(
+                lambda *a: F.conv2d(*a, padding=1),
+                lambda *a: torch.nn.functional.conv2d(*a, padding=1),
+                layout,
+                weight,
+                bias,
+            )

@@ -180,3 +180,14 @@ def test_avg_pool_of_int64_rounds_towards_zero_like_torch():
         result = F.avg_pool2d(mt.tensor(x), **kwargs)
         assert result.dtype == expected.dtype == torch.int64
         assert result.tolist() == expected.tolist()
+
+
+def test_max_pool_reads_inputs_in_any_memory_layout():
+    x = torch.randn(2, 3, 9, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    for layout in (x.contiguous(memory_format=torch.channels_last), x[..., ::2], x.mT):
+        for options in (dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1)):
+            assert_matches_torch(
+                lambda t, options=options: F.max_pool2d(t, **options),
+                lambda t, options=options: torch.nn.functional.max_pool2d(t, **options),
+                layout,
+            )

@@ -377,3 +377,32 @@ def test_bad_uses_get_clear_errors():
             optimizer.step()
     assert "step" not in vars(optimizer)
     optimizer.step()  # the class's own step again
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: mt.optim.SGD(p, lr=0.01),
+        lambda p: mt.optim.SGD(p, lr=0.01, momentum=0.9, nesterov=True, weight_decay=0.01),
+        lambda p: mt.optim.Adagrad(p, lr=0.01),
+        lambda p: mt.optim.RMSprop(p, lr=0.01),
+        lambda p: mt.optim.RMSprop(p, lr=0.01, momentum=0.9, centered=True),
+        lambda p: mt.optim.Adam(p, lr=0.001),
+        lambda p: mt.optim.AdamW(p, lr=0.001, amsgrad=True),
+    ],
+    ids=["sgd", "sgd-nesterov", "adagrad", "rmsprop", "rmsprop-momentum", "adam", "adamw"],
+)
+def test_float32_steps_agree_to_the_bit_where_the_update_cancels_the_parameter(make):
+    """Parameters about as large as their update: the last bits of θ_t depend on how the
+    update is rounded (the real step's addcdiv/addcmul/lerp round once, not per operation),
+    and the formulas reproduce them exactly."""
+    generator = torch.Generator().manual_seed(0)
+    weight = mt.tensor(torch.randn(16, 16, generator=generator) * 1e-3, requires_grad=True)
+    optimizer = make([weight])
+    for step in range(4):
+        weight.grad = mt.tensor(torch.randn(16, 16, generator=generator) * 0.01)
+        for index in [(step, 0), (5, 2 * step + 1), (15, 15 - step)]:
+            with mt.study.explain_step(optimizer, weight, index) as explanation:
+                optimizer.step()
+            assert explanation.new_value == explanation.actual, (step, index)
+            assert explanation.matches()

@@ -474,7 +474,7 @@ def _explain_sgd(work: _Work) -> None:
                 "b_t",
                 "{0} × {1} + (1 - {2}) × {3}",
                 [momentum, buffer, dampening, g],
-                momentum * buffer + (1 - dampening) * g,
+                (buffer * momentum).add(g, alpha=1 - dampening),  # as the real step
                 "μ ≠ 0, t > 1",
                 "momentum_buffer",
             )
@@ -496,7 +496,7 @@ def _explain_sgd(work: _Work) -> None:
                 "g_t",
                 "{0} + {1} × {2}",
                 [g, momentum, b],
-                g + momentum * b,
+                g.add(b, alpha=momentum),  # as the real step
                 "nesterov",
             )
         else:
@@ -509,7 +509,7 @@ def _explain_sgd(work: _Work) -> None:
         "θ_t",
         "{0} - {1} × {2}",
         [work.theta, lr, g],
-        work.theta - lr * g,
+        work.theta.add(g, alpha=-lr),  # the real step's op, so the rounding is the same
         state="param",
     )
 
@@ -534,7 +534,7 @@ def _explain_adagrad(work: _Work) -> None:
         [lr, t, lr_decay],
         decayed_lr,
     )
-    s = work.state["sum"] + g * g
+    s = torch.addcmul(work.state["sum"], g, g)  # s + g², as the real step computes it
     work.line("s_t ← s_{t-1} + g_t²", "s_t", "{0} + {1}²", [work.state["sum"], g], s, state="sum")
     work.entry("s", "sum", s)
     denominator = s.sqrt() + eps
@@ -543,7 +543,7 @@ def _explain_adagrad(work: _Work) -> None:
         "θ_t",
         "{0} - {1} × {2} / (√{3} + {4})" + STAGE + "{0} - {1} × {2} / {5}",
         [work.theta, decayed_lr, g, s, eps, denominator],
-        work.theta - decayed_lr * (g / denominator),
+        torch.addcdiv(work.theta, g, denominator, value=-decayed_lr),  # as the real step
         state="param",
     )
 
@@ -565,7 +565,7 @@ def _explain_rmsprop(work: _Work) -> None:
         "v_t",
         "{0} × {1} + (1 - {0}) × {2}²",
         [alpha, v_before, g],
-        v_before * alpha + (1 - alpha) * g * g,
+        torch.addcmul(v_before * alpha, g, g, value=1 - alpha),  # as the real step
         state="square_avg",
     )
     work.entry("v", "square_avg", v)
@@ -577,7 +577,7 @@ def _explain_rmsprop(work: _Work) -> None:
             "ḡ_t",
             "{0} + (1 - {1}) × ({2} - {0})",
             [mean_before, alpha, g],
-            mean_before + (1 - alpha) * (g - mean_before),
+            torch.lerp(mean_before, g, 1 - alpha),  # as the real step
             "centered",
             "grad_avg",
         )
@@ -587,7 +587,7 @@ def _explain_rmsprop(work: _Work) -> None:
             "d_t",
             "√({0} - {1}²) + {2}",
             [v, mean, eps],
-            (v - mean * mean).sqrt() + eps,
+            torch.addcmul(v, mean, mean, value=-1).sqrt() + eps,  # as the real step
             "centered",
         )
     else:
@@ -601,7 +601,7 @@ def _explain_rmsprop(work: _Work) -> None:
             "b_t",
             "{0} × {1} + {2} / {3}",
             [momentum, b_before, g, d],
-            b_before * momentum + g / d,
+            torch.addcdiv(b_before * momentum, g, d),  # as the real step
             "μ > 0",
             "momentum_buffer",
         )
@@ -611,7 +611,7 @@ def _explain_rmsprop(work: _Work) -> None:
             "θ_t",
             "{0} - {1} × {2}",
             [work.theta, lr, b],
-            work.theta - lr * b,
+            work.theta.add(b, alpha=-lr),  # as the real step
             "μ > 0",
             "param",
         )
@@ -622,7 +622,7 @@ def _explain_rmsprop(work: _Work) -> None:
             "θ_t",
             "{0} - {1} × {2} / {3}",
             [work.theta, lr, g, d],
-            work.theta - lr * (g / d),
+            torch.addcdiv(work.theta, g, d, value=-lr),  # as the real step
             state="param",
         )
 
@@ -657,7 +657,7 @@ def _explain_adam(work: _Work, adamw: bool = False) -> None:
         "m_t",
         "{0} + (1 - {1}) × ({2} - {0})",
         [m_before, beta1, g],
-        m_before + (1 - beta1) * (g - m_before),
+        torch.lerp(m_before, g, 1 - beta1),  # as the real step
         state="exp_avg",
     )
     work.entry("m", "exp_avg", m)
@@ -667,7 +667,7 @@ def _explain_adam(work: _Work, adamw: bool = False) -> None:
         "v_t",
         "{0} × {1} + (1 - {0}) × {2}²",
         [beta2, v_before, g],
-        v_before * beta2 + (1 - beta2) * g * g,
+        torch.addcmul(v_before * beta2, g, g, value=1 - beta2),  # as the real step
         state="exp_avg_sq",
     )
     work.entry("v", "exp_avg_sq", v)
@@ -710,7 +710,7 @@ def _explain_adam(work: _Work, adamw: bool = False) -> None:
         "θ_t",
         "{0} - ({1} / {2}) × {3} / {4}" + STAGE + "{0} - {5} × {3} / {4}",
         [work.theta, lr, c1, m, d, step_size],
-        work.theta - step_size * (m / d),
+        torch.addcdiv(work.theta, m, d, value=-step_size),  # as the real step
         state="param",
     )
 

@@ -14,32 +14,45 @@ With groups g the channels split into g independent blocks, each with its own sl
 the weight: a "g" index on both operands. Every step there is an op with a backward of its
 own, so those three lines are differentiable to any order.
 
-`Convolution` below computes the same numbers as one node, with memory laid out for
-speed (im2col): the windows of each sample become the columns of a matrix
+`Convolution` below computes the same numbers as one node, with memory laid out for speed.
+A matrix product needs its operands laid out as matrices, and the windows view is not one
+(windows overlap), so its numbers are copied once into a matrix of columns (im2col) and the
+layer becomes one product. How fast that copy runs depends on how long the runs of
+consecutive numbers it copies are, so there are two layouts, and `choose_lowering` picks one:
 
-    cols_n[(c, i, j), (y, x)] = padded[n, c, y * sh + i * dh, x * sw + j * dw]
-                                (C * kh * kw rows, OH * OW columns)
+flat windows (stride 1): flatten each channel of the padded input, p = y * Wp + x. The
+window at output position p reads p + i * dh * Wp + j * dw, so each row of the columns is
+one run of L consecutive input numbers:
 
-so the layer is one batched matrix product, which lands in the output's own layout:
+    cols[n, (c, i, j), p] = flat[n, c, p + i * dh * Wp + j * dw]      p < L = (OH - 1) * Wp + OW
+    full[n] = W @ cols[n]                   W: (O, C * kh * kw), full[n]: (O, L)
+    out[n, o, y, x] = full[n, o, y * Wp + x]                           (a strided view)
 
-    out_n = W @ cols_n                    W: (O, C * kh * kw),  out_n: (O, OH * OW)
+The Wp - OW positions past the end of each output row are windows that wrap into the next
+input row: computed and never read. In backward the output gradient is laid out the same way
+(zero at those places), and col2im adds one run of L numbers per kernel offset:
 
-and the backward pass is two more, plus "col2im" for the input:
+    dW       = sum over n of G[n] @ cols[n]^T
+    dcols[n] = W^T @ G[n]
+    dflat[n, c, i * dh * Wp + j * dw : ... + L] += dcols[n, (c, i, j), :]
 
-    dW      = sum over n of grad_n @ cols_n^T
-    dcols_n = W^T @ grad_n
-    dx      = every entry of dcols added back to the input pixel its window read
-              (col2im), so overlapping windows add up and pixels that no window read
-              (stride > kernel) get zero
-    db      = grad summed over n and positions
+channels last (any stride): with the channels as the last dim, a window's row of kw * C
+numbers is one run, and every output position of the batch is a row of one product:
 
-cols is kh * kw times the size of the input. It is not kept for backward (backward takes
-it again from the saved input when the weight needs a gradient), and a large batch is
-lowered a slice of samples at a time, so that the columns never take much memory.
+    cols[(n, y, x), (i, j, c)] = padded_cl[n, y * sh + i * dh, x * sw + j * dw, c]
+    out_cl = cols @ W_cl                    W_cl[(i, j, c), o] = W[o, c, i, j]
+    dW_cl = cols^T @ G_cl,   dcols = G_cl @ W_cl^T
+    dx_cl[n, i * dh : ... : sh, j * dw : ... : sw, c] += dcols[(n, y, x), (i, j, c)]
+
+and out_cl (N, OH, OW, O) is copied back to the (N, O, OH, OW) layout.
+
+Both take the columns again in backward (from the saved input) rather than keeping them,
+and lower a large batch a slice of samples at a time, so the columns never take much memory.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -52,13 +65,20 @@ from minitorch_edu.autograd.function import Function
 from minitorch_edu.autograd.tensor import Tensor
 from minitorch_edu.nn.functional.arguments import as_tuple, raw, shape_text
 from minitorch_edu.nn.functional.einsum import einsum
-from minitorch_edu.nn.functional.windows import sliding_windows, window_count, window_view
+from minitorch_edu.nn.functional.windows import row_major_strides, sliding_windows, window_count
 from minitorch_edu.ops.join import pad, pad_constant
 from minitorch_edu.ops.shape import reshape
 
 # Index letters for the spatial dims of the output positions and of the kernel offsets.
 _POSITIONS = {1: "x", 2: "yx"}
 _OFFSETS = {1: "j", 2: "ij"}
+
+NCHW = "NCHW columns"
+CHANNELS_LAST = "channels last"
+FLAT = "flat runs"
+# A window row of at least this many numbers (one 64-byte cache line of float32) makes the
+# channels-last columns fast to copy.
+LONG_ROW = 16
 
 
 def _flat_amounts(padding: Sequence[tuple[int, int]]) -> list[int]:
@@ -68,7 +88,7 @@ def _flat_amounts(padding: Sequence[tuple[int, int]]) -> list[int]:
 
 # The columns hold kh * kw numbers for each input number they come from, so the batch is
 # lowered a slice of samples at a time: at most this many numbers are held as columns.
-COLUMNS_BUDGET = 2**19
+COLUMNS_BUDGET = 2**18
 
 
 def sample_slices(batch: int, numbers_per_sample: int) -> list[slice]:
@@ -91,64 +111,274 @@ def conv_output_size(
     )
 
 
-def im2col(
-    input: torch.Tensor,
+def flat_length(output_size: Sequence[int], padded_size: Sequence[int]) -> int:
+    """L: the flat positions from the first output position to the last (stride 1)."""
+    steps = row_major_strides(padded_size)
+    return sum((size - 1) * step for size, step in zip(output_size, steps)) + 1
+
+
+def choose_lowering(
+    channels_per_group: int,
     kernel_size: Sequence[int],
     stride: Sequence[int],
-    padding: Sequence[tuple[int, int]],
+    output_size: Sequence[int],
+    padded_size: Sequence[int],
+) -> tuple[str, str]:
+    """(layout of the columns, way to the input gradient).
+
+    Columns: CHANNELS_LAST when a window's row of channels, kw * C/groups numbers, is at
+    least LONG_ROW long or a stride is above 1; NCHW otherwise (rows of OH * OW numbers).
+    Input gradient: FLAT runs when every stride is 1 and the wrap-around positions at most
+    double the work (L <= 2 * output positions); CHANNELS_LAST col2im otherwise.
+    """
+    long_rows = kernel_size[-1] * channels_per_group >= LONG_ROW
+    unit_stride = all(s == 1 for s in stride)
+    columns = NCHW if unit_stride and not long_rows else CHANNELS_LAST
+    cheap_wrap = flat_length(output_size, padded_size) <= 2 * math.prod(output_size)
+    return columns, (FLAT if unit_stride and cheap_wrap else CHANNELS_LAST)
+
+
+# ---------------------------------------------------------------------- NCHW columns
+def nchw_columns(
+    padded: torch.Tensor,
+    kernel_size: Sequence[int],
+    stride: Sequence[int],
     dilation: Sequence[int],
+    output_size: Sequence[int],
     groups: int,
 ) -> torch.Tensor:
-    """The windows of `input` (n, C, *spatial) as columns, per sample and group:
+    """cols[n, g, (c, *offset), position] = padded[n, group g's channel c, position * stride +
+    offset * dilation], from a contiguous (n, C, *padded size) slice of samples."""
+    batch, channels = padded.shape[:2]
+    steps = row_major_strides(padded.shape)
+    size = (batch, channels, *kernel_size, *output_size)
+    strides = (
+        *steps[:2],
+        *(dl * step for dl, step in zip(dilation, steps[2:])),
+        *(s * step for s, step in zip(stride, steps[2:])),
+    )
+    windows = padded.as_strided(size, strides, padded.storage_offset())
+    return windows.reshape(batch, groups, -1, math.prod(output_size))  # the one copy
 
-    cols[n, g, (c, *offset), position]: one row per (channel of the group, kernel offset),
-    one column per output position.
-    """
-    d = len(kernel_size)
-    padded = pad_constant(input, _flat_amounts(padding), 0.0) if any(map(any, padding)) else input
-    windows = window_view(padded, kernel_size, stride, dilation)  # (n, C, *positions, *offsets)
-    offsets_before_positions = (0, 1, *range(2 + d, 2 + 2 * d), *range(2, 2 + d))
-    cols = windows.permute(offsets_before_positions)  # (n, C, *offsets, *positions)
-    batch, positions = input.shape[0], math.prod(windows.shape[2 : 2 + d])
-    return cols.reshape(batch, groups, -1, positions)  # the one copy
+
+def _nchw_forward(padded, weight, output_size, stride, dilation, groups):
+    batch, channels = padded.shape[:2]
+    out_channels, kernel_size = weight.shape[0], weight.shape[2:]
+    positions = math.prod(output_size)
+    grouped_weight = weight.reshape(groups, out_channels // groups, -1)
+    out = padded.new_empty(batch, groups, out_channels // groups, positions)
+    for samples in sample_slices(batch, channels * math.prod(kernel_size) * positions):
+        cols = nchw_columns(padded[samples], kernel_size, stride, dilation, output_size, groups)
+        # (g, O/g, C/g * offsets) @ (n, g, C/g * offsets, positions): per sample and group
+        torch.matmul(grouped_weight, cols, out=out[samples])
+        del cols  # before the next slice's columns are made
+    return out.view(batch, out_channels, *output_size)
 
 
-def col2im(
+def _nchw_weight_grad(grad, padded, weight, stride, dilation, groups):
+    batch, channels = padded.shape[:2]
+    out_channels, kernel_size = weight.shape[0], weight.shape[2:]
+    output_size = grad.shape[2:]
+    positions = math.prod(output_size)
+    grad_rows = grad.reshape(batch, groups, out_channels // groups, positions)
+    grad_weight = None
+    for samples in sample_slices(batch, channels * math.prod(kernel_size) * positions):
+        # The columns again (cheaper than keeping them): this slice's share of dW.
+        cols = nchw_columns(padded[samples], kernel_size, stride, dilation, output_size, groups)
+        share = (grad_rows[samples] @ cols.transpose(-1, -2)).sum(0)
+        del cols  # before the next buffer is made: one slice's worth at a time
+        grad_weight = share if grad_weight is None else grad_weight.add_(share)
+    if grad_weight is None:  # an empty batch has no slices: its dW is zero
+        return weight.new_zeros(weight.shape)
+    return grad_weight.reshape(weight.shape)
+
+
+# ---------------------------------------------------------------------- flat runs
+def flat_col2im(
+    grad_cols: torch.Tensor,
+    grad_flat: torch.Tensor,
+    kernel_size: Sequence[int],
+    dilation: Sequence[int],
+    padded_size: Sequence[int],
+) -> None:
+    """Add each row of grad_cols (n, g, (c, *offset), L) into grad_flat (n, C, Hp * Wp) at
+    the run of L positions that kernel offset's windows read: one addition per offset.
+    Overlapping windows add up; numbers no window read get nothing."""
+    batch, channels = grad_flat.shape[:2]
+    length = grad_cols.shape[-1]
+    steps = row_major_strides(padded_size)
+    runs = grad_cols.reshape(batch, channels, *kernel_size, length)
+    for offset in itertools.product(*(range(k) for k in kernel_size)):
+        start = sum(o * dl * step for o, dl, step in zip(offset, dilation, steps))
+        grad_flat[:, :, start : start + length].add_(runs[(slice(None), slice(None), *offset)])
+
+
+def _flat_grad_output(grad, padded_size, groups):
+    """The output gradient at the flat positions y * Wp + x: (N, g, O/g, L), with zeros at
+    the wrap-around positions (x >= OW)."""
+    batch, out_channels, *output_size = grad.shape
+    rows = grad.new_zeros(batch, out_channels, *output_size[:-1], padded_size[-1])
+    rows[..., : output_size[-1]] = grad
+    length = flat_length(output_size, padded_size)
+    width = math.prod(output_size[:-1]) * padded_size[-1]  # (not -1: ambiguous for batch 0)
+    return rows.reshape(batch, groups, out_channels // groups, width)[..., :length]
+
+
+def _flat_input_grad(grad, weight, padded_size, dilation, groups):
+    """dx of the padded input, (N, C, *padded size), for stride 1: dcols = W^T @ G at the flat
+    positions, then one run added per kernel offset. No columns of the input are needed."""
+    batch, out_channels = grad.shape[:2]
+    channels, kernel_size = weight.shape[1] * groups, weight.shape[2:]
+    grad_full = _flat_grad_output(grad, padded_size, groups)
+    length = grad_full.shape[-1]
+    grouped_weight = weight.reshape(groups, out_channels // groups, -1)
+    grad_flat = grad.new_zeros(batch, channels, math.prod(padded_size))
+    for samples in sample_slices(batch, channels * math.prod(kernel_size) * length):
+        grad_cols = grouped_weight.transpose(-1, -2) @ grad_full[samples]
+        flat_col2im(grad_cols, grad_flat[samples], kernel_size, dilation, padded_size)
+        del grad_cols
+    return grad_flat.view(batch, channels, *padded_size)
+
+
+# ---------------------------------------------------------------------- channels last
+def pad_channels_last(input: torch.Tensor, padding: Sequence[tuple[int, int]]) -> torch.Tensor:
+    """(N, C, *spatial) -> the zero-padded (N, *padded spatial, C), contiguous."""
+    d = input.dim() - 2
+    moved = input.permute(0, *range(2, 2 + d), 1)  # a view; no copy if already channels last
+    if not any(map(any, padding)):
+        return moved.contiguous()
+    padded_size = [n + a + b for n, (a, b) in zip(input.shape[2:], padding)]
+    padded = input.new_zeros(input.shape[0], *padded_size, input.shape[1])
+    inside = tuple(slice(a, a + n) for n, (a, _) in zip(input.shape[2:], padding))
+    padded[(slice(None), *inside)] = moved
+    return padded
+
+
+def channels_last_columns(
+    padded: torch.Tensor,
+    kernel_size: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+    output_size: Sequence[int],
+    groups: int,
+) -> torch.Tensor:
+    """cols[g, (n, *position), (*offset, c)] = padded[n, position * stride + offset * dilation,
+    group g's channel c], from a contiguous (n, *padded size, C) slice of samples."""
+    batch, *padded_size, channels = padded.shape
+    d = len(padded_size)
+    steps = row_major_strides(padded.shape)  # (.., C, 1): a spatial step is C numbers
+    size = (batch, *output_size, *kernel_size, groups, channels // groups)
+    strides = (
+        steps[0],
+        *(s * step for s, step in zip(stride, steps[1:-1])),
+        *(dl * step for dl, step in zip(dilation, steps[1:-1])),
+        channels // groups,
+        1,
+    )
+    windows = padded.as_strided(size, strides, padded.storage_offset())
+    groups_first = windows.permute(1 + 2 * d, *range(1 + 2 * d), 2 + 2 * d)
+    taps = math.prod(kernel_size) * (channels // groups)  # (not -1: ambiguous for batch 0)
+    return groups_first.reshape(groups, batch * math.prod(output_size), taps)  # the one copy
+
+
+def channels_last_col2im(
     grad_cols: torch.Tensor,
     grad_padded: torch.Tensor,
     kernel_size: Sequence[int],
     stride: Sequence[int],
     dilation: Sequence[int],
+    output_size: Sequence[int],
 ) -> None:
-    """The adjoint of im2col: add each entry of grad_cols (n, C * offsets, positions) to
-    grad_padded (n, C, *padded spatial) at the input element it came from.
+    """The adjoint of channels_last_columns: per kernel offset, one strided addition of its
+    columns into the input positions its windows read (grad_padded: (n, *padded size, C))."""
+    batch, *padded_size, channels = grad_padded.shape
+    groups = grad_cols.shape[0]
+    d = len(padded_size)
+    per_offset = grad_cols.reshape(groups, batch, *output_size, *kernel_size, channels // groups)
+    target = grad_padded.view(batch, *padded_size, groups, channels // groups)
+    for offset in itertools.product(*(range(k) for k in kernel_size)):
+        read = tuple(
+            slice(o * dl, o * dl + s * (n - 1) + 1, s)
+            for o, dl, s, n in zip(offset, dilation, stride, output_size)
+        )
+        columns = per_offset[(slice(None),) * (2 + d) + offset]  # (g, n, *positions, C/g)
+        target[(slice(None), *read)].add_(columns.permute(*range(1, 2 + d), 0, 2 + d))
 
-    One spatial dim at a time, the last first: along the width, each kernel column offset j
-    adds its columns (x = 0 .. OW-1) into full rows at x * sw + j * dw; then along the
-    height, each kernel row offset i adds those rows at y * sh + i * dh. That is kw + kh
-    strided additions instead of kw * kh (one per kernel offset).
-    """
-    batch, channels, *spatial = grad_padded.shape
-    d = len(spatial)
-    size = conv_output_size(spatial, kernel_size, stride, [(0, 0)] * d, dilation)
-    current = grad_cols.reshape(batch, channels, *kernel_size, *size)
-    for axis in reversed(range(d)):
-        # current: (n, C, kernel dims up to this axis, positions up to this axis, full dims)
-        kernel_dim, position_dim = 2 + axis, 3 + 2 * axis
-        if axis == 0:
-            target = grad_padded
-        else:
-            shape = list(current.shape)
-            shape[position_dim] = spatial[axis]
-            del shape[kernel_dim]
-            target = current.new_zeros(shape)
-        for offset in range(kernel_size[axis]):
-            start = offset * dilation[axis]
-            read = slice(start, start + stride[axis] * (size[axis] - 1) + 1, stride[axis])
-            target[(slice(None),) * (position_dim - 1) + (read,)] += current.select(
-                kernel_dim, offset
-            )
-        current = target
+
+def channels_last_weight(weight: torch.Tensor, groups: int) -> torch.Tensor:
+    """W_cl[g, (*offset, c), o]: the weight (O, C/g, *kernel) as channels-last columns."""
+    out_channels, channels, *kernel_size = weight.shape
+    d = len(kernel_size)
+    grouped = weight.reshape(groups, out_channels // groups, channels, *kernel_size)
+    return grouped.permute(0, *range(3, 3 + d), 2, 1).reshape(groups, -1, out_channels // groups)
+
+
+def _channels_last_rows(grad, groups):
+    """The output gradient as rows of the channels-last product: (N * positions, g, O/g)."""
+    d = grad.dim() - 2
+    rows = grad.permute(0, *range(2, 2 + d), 1)  # a view if grad is channels last already
+    return rows.reshape(-1, groups, grad.shape[1] // groups)
+
+
+def _channels_last_forward(padded, weight, output_size, stride, dilation, groups):
+    batch, *padded_size, channels = padded.shape
+    d = len(padded_size)
+    out_channels, kernel_size = weight.shape[0], weight.shape[2:]
+    positions = math.prod(output_size)
+    weight_cl = channels_last_weight(weight, groups)
+    out = padded.new_empty(groups, batch * positions, out_channels // groups)
+    for samples in sample_slices(batch, channels * math.prod(kernel_size) * positions):
+        cols = channels_last_columns(
+            padded[samples], kernel_size, stride, dilation, output_size, groups
+        )
+        rows = slice(samples.start * positions, samples.stop * positions)
+        torch.matmul(cols, weight_cl, out=out[:, rows])  # (g, n * positions, O/g)
+        del cols
+    out = out.transpose(0, 1).reshape(batch, *output_size, out_channels)  # a view if g = 1
+    # Back to (N, O, *positions) in memory too: the elementwise ops after the layer (ReLU and
+    # its gradient) run fastest when their operands share one layout.
+    return out.permute(0, 1 + d, *range(1, 1 + d)).contiguous()
+
+
+def _channels_last_weight_grad(grad, padded, weight, stride, dilation, groups):
+    batch, *padded_size, channels = padded.shape
+    d = len(padded_size)
+    kernel_size, output_size = weight.shape[2:], grad.shape[2:]
+    positions = math.prod(output_size)
+    grad_rows = _channels_last_rows(grad, groups)
+    grad_weight = None
+    for samples in sample_slices(batch, channels * math.prod(kernel_size) * positions):
+        rows = grad_rows[samples.start * positions : samples.stop * positions].transpose(0, 1)
+        cols = channels_last_columns(
+            padded[samples], kernel_size, stride, dilation, output_size, groups
+        )
+        share = cols.transpose(-1, -2) @ rows  # (g, offsets * C/g, O/g)
+        del cols
+        grad_weight = share if grad_weight is None else grad_weight.add_(share)
+    if grad_weight is None:  # an empty batch has no slices: its dW is zero
+        return weight.new_zeros(weight.shape)
+    grouped = grad_weight.reshape(groups, *kernel_size, channels // groups, -1)
+    return grouped.permute(0, 2 + d, 1 + d, *range(1, 1 + d)).reshape(weight.shape)
+
+
+def _channels_last_input_grad(grad, weight, padded_size, stride, dilation, groups):
+    """dx of the padded input, (N, C, *padded size) with channels last in memory."""
+    batch = grad.shape[0]
+    d = len(padded_size)
+    channels, kernel_size = weight.shape[1] * groups, weight.shape[2:]
+    output_size = grad.shape[2:]
+    positions = math.prod(output_size)
+    grad_rows = _channels_last_rows(grad, groups)
+    weight_cl = channels_last_weight(weight, groups)
+    grad_padded = grad.new_zeros(batch, *padded_size, channels)
+    for samples in sample_slices(batch, channels * math.prod(kernel_size) * positions):
+        rows = grad_rows[samples.start * positions : samples.stop * positions].transpose(0, 1)
+        grad_cols = rows @ weight_cl.transpose(-1, -2)  # (g, n * positions, offsets * C/g)
+        channels_last_col2im(
+            grad_cols, grad_padded[samples], kernel_size, stride, dilation, output_size
+        )
+        del grad_cols
+    return grad_padded.permute(0, 1 + d, *range(1, 1 + d))
 
 
 class Convolution(Function):
@@ -182,20 +412,21 @@ class Convolution(Function):
     def forward(ctx, input, weight, bias=None, stride=(), padding=(), dilation=(), groups=1):
         # input (N, C, *spatial) is batched; padding is [(before, after)] per spatial dim.
         d = weight.dim() - 2
-        batch, out_channels = input.shape[0], weight.shape[0]
-        kernel_size = weight.shape[2:]
+        out_channels, channels_per_group, *kernel_size = weight.shape
         size = conv_output_size(input.shape[2:], kernel_size, stride, padding, dilation)
-        grouped_weight = weight.reshape(groups, out_channels // groups, -1)
-        out = input.new_empty(batch, out_channels, *size)
-        for samples in sample_slices(batch, input.shape[1] * math.prod(kernel_size + size)):
-            # (g, O/g, C/g * offsets) @ (n, g, C/g * offsets, positions): one product per
-            # sample and group, (n, g, O/g, positions), which is the output's layout.
-            cols = im2col(input[samples], kernel_size, stride, padding, dilation, groups)
-            out[samples] = (grouped_weight @ cols).reshape(-1, out_channels, *size)
-            del cols  # before the next slice's columns are made
+        padded_size = [n + a + b for n, (a, b) in zip(input.shape[2:], padding)]
+        columns, input_gradient = choose_lowering(
+            channels_per_group, kernel_size, stride, size, padded_size
+        )
+        if columns == NCHW:
+            out = _nchw_forward(_pad(input, padding), weight, size, stride, dilation, groups)
+        else:
+            padded = pad_channels_last(input, padding)
+            out = _channels_last_forward(padded, weight, size, stride, dilation, groups)
         if bias is not None:
             out += bias.reshape(out_channels, *(1,) * d)
         ctx.geometry = (stride, padding, dilation, groups)
+        ctx.lowering = (columns, input_gradient)
         ctx.save_for_backward(input, weight, bias)
         return out
 
@@ -206,42 +437,36 @@ class Convolution(Function):
             return _gradients_by_ops(ctx, input, weight, bias, grad)
         need_input, need_weight, need_bias = ctx.needs_input_grad
         stride, padding, dilation, groups = ctx.geometry
-        d = weight.dim() - 2
-        batch, out_channels = grad.shape[:2]
-        kernel_size = weight.shape[2:]
-        grouped_weight = weight.reshape(groups, out_channels // groups, -1)
-        grad_input = grad_weight = grad_bias = grad_padded = None
+        columns, input_gradient = ctx.lowering
+        padded_size = [n + a + b for n, (a, b) in zip(input.shape[2:], padding)]
+        grad_input = grad_weight = grad_bias = None
         if need_bias:
-            grad_bias = grad.sum((0, *range(2, 2 + d)))
+            grad_bias = grad.sum((0, *range(2, grad.dim())))
+        if need_weight and columns == NCHW:
+            padded = _pad(input, padding)
+            grad_weight = _nchw_weight_grad(grad, padded, weight, stride, dilation, groups)
+        elif need_weight:
+            padded = pad_channels_last(input, padding)
+            grad_weight = _channels_last_weight_grad(grad, padded, weight, stride, dilation, groups)
         if need_input:
-            padded_size = (n + a + b for n, (a, b) in zip(input.shape[2:], padding))
-            grad_padded = grad.new_zeros(*input.shape[:2], *padded_size)
-        per_sample = input.shape[1] * math.prod(kernel_size + grad.shape[2:])
-        for samples in sample_slices(batch, per_sample) if need_input or need_weight else ():
-            # The gradient laid out like the forward's product: (n, g, O/g, positions).
-            rows = grad[samples].reshape(
-                -1, groups, out_channels // groups, math.prod(grad.shape[2:])
-            )
-            if need_weight:
-                # The columns again (cheaper than keeping them): this slice's share of dW.
-                cols = im2col(input[samples], kernel_size, stride, padding, dilation, groups)
-                share = (rows @ cols.transpose(-1, -2)).sum(0)
-                del cols  # before the next buffer is made: one slice's worth at a time
-                grad_weight = share if grad_weight is None else grad_weight.add_(share)
-            if need_input:
-                grad_cols = grouped_weight.transpose(-1, -2) @ rows  # (n, g, C/g * offsets, ...)
-                col2im(grad_cols, grad_padded[samples], kernel_size, stride, dilation)
-                del grad_cols
-        if need_weight:  # (an empty batch has no slices: its dW is zero)
-            grad_weight = (
-                weight.new_zeros(weight.shape)
-                if grad_weight is None
-                else grad_weight.reshape(weight.shape)
-            )
-        if need_input:
+            if input_gradient == FLAT:
+                grad_padded = _flat_input_grad(grad, weight, padded_size, dilation, groups)
+            else:
+                grad_padded = _channels_last_input_grad(
+                    grad, weight, padded_size, stride, dilation, groups
+                )
             crop = tuple(slice(a, a + n) for (a, _), n in zip(padding, input.shape[2:]))
             grad_input = grad_padded[(slice(None), slice(None), *crop)]
+            if input_gradient == CHANNELS_LAST:  # back to (N, C, *spatial) in memory too
+                grad_input = grad_input.contiguous()
         return grad_input, grad_weight, grad_bias
+
+
+def _pad(input: torch.Tensor, padding: Sequence[tuple[int, int]]) -> torch.Tensor:
+    """The zero-padded input, contiguous (N, C, *padded size)."""
+    if any(map(any, padding)):
+        return pad_constant(input, _flat_amounts(padding), 0.0)
+    return input.contiguous()
 
 
 def convolution_by_ops(

@@ -111,7 +111,8 @@ def check_class_targets(
     (in torch's order, so that the same mistakes raise the same types of error).
 
     Also returns the ignore_index that NllLoss must honour: None when no target can equal
-    it, which spares the loss the work of weighing samples.
+    it, which spares the loss the work of weighing samples (known on the CPU only: targets
+    on a device are not read back, see below).
     """
     target = _as_torch_target(target, input.device)
     if input.dim() >= 2:
@@ -153,6 +154,17 @@ def check_class_targets(
         target = target.reshape(())
     classes = input.shape[0 if input.dim() == 1 else 1]
     if target.numel() == 0:
+        return target, ignore_index
+    if target.device.type != "cpu":
+        # Reading a value back from a GPU waits for everything queued before it (a host-device
+        # synchronisation on every call), and a meta tensor has no values at all. So the
+        # check is queued on the device instead: a bad index stops the run when it gets there.
+        valid = (target == ignore_index) | ((target >= 0) & (target < classes))
+        torch._assert_async(
+            valid.all(),
+            f"{name}: a target is out of bounds: class indices must be in [0, {classes}) for "
+            f"C={classes} classes (or ignore_index={ignore_index})",
+        )
         return target, ignore_index
     # One pass finds the smallest and the largest index; only when one of them lies outside
     # [0, classes) (an ignored sample, or a mistake) is every target looked at.
@@ -296,8 +308,8 @@ def cross_entropy(
     if reduction == "sum":
         smooth = smooth.sum()
     elif reduction == "mean":
-        if weight is not None:
-            total = weight[target[~ignored]].sum()
+        if weight is not None:  # (a mask, not target[~ignored]: no size read back)
+            total = (weight[target.where(~ignored, 0)] * ~ignored).sum()
         else:
             total = (~ignored).sum().to(x.dtype)
         smooth = smooth.sum() / total

@@ -43,8 +43,10 @@ def window_layout(
     stride: Sequence[int],
     dilation: Sequence[int],
     output_size: Sequence[int] | None = None,
+    strides: Sequence[int] | None = None,
 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Size and strides of the windows view over a contiguous tensor of `shape` (N, C, ...).
+    """Size and strides of the windows view over a tensor of `shape` (N, C, ...) laid out
+    with `strides` (default: contiguous, row-major).
 
     `output_size` may be given when the caller has decided it (pooling's ceil_mode); the
     tensor must be large enough to hold every window.
@@ -54,7 +56,7 @@ def window_layout(
         output_size = [
             window_count(n, k, s, d) for n, k, s, d in zip(spatial, kernel_size, stride, dilation)
         ]
-    strides = row_major_strides(shape)
+    strides = row_major_strides(shape) if strides is None else strides
     size = (*shape[:2], *output_size, *kernel_size)
     window_strides = (
         *strides[:2],
@@ -71,9 +73,12 @@ def window_view(
     dilation: Sequence[int],
     output_size: Sequence[int] | None = None,
 ) -> torch.Tensor:
-    """The windows of a plain torch.Tensor (inside a Function's forward)."""
-    input = input.contiguous()
-    return input.as_strided(*window_layout(input.shape, kernel_size, stride, dilation, output_size))
+    """The windows of a plain torch.Tensor (inside a Function's forward), over its own strides:
+    whatever its layout (channels last, say), nothing is copied."""
+    size, strides = window_layout(
+        input.shape, kernel_size, stride, dilation, output_size, input.stride()
+    )
+    return input.as_strided(size, strides, input.storage_offset())
 
 
 def sliding_windows(
