@@ -81,20 +81,31 @@ def main() -> None:
             )
             page.locator("#element").screenshot(path=HERE / "chain-rule.png")
 
-            # 3. The update of an element at step 3, and its state across the steps.
+            # 3. An activation's element: maxpool2d1 feeds conv2, so its share is split by
+            # conv2's output channel, and (one of the largest) term by term.
+            page.click(f'#timeline .row[data-index="{step_of(trace, "forward", "maxpool2d1")}"]')
+            explained = trace["training_steps"][0]["gradients"]["maxpool2d1"]["explained"][0]
+            click_cell(page, "maxpool2d1", explained["index"])
+            page.evaluate(
+                "document.querySelector('#element .terms details').open = true;"
+                "document.querySelector('#element .chain .use').scrollIntoView()"
+            )
+            page.locator("#element").screenshot(path=HERE / "activation.png")
+
+            # 4. The update of an element at step 3, and its state across the steps.
             page.click(f'#timeline .row[data-index="{step_of(trace, "update", "fc1.weight", 3)}"]')
             click_cell(page, "fc1.weight (after)", [17, 40])
             page.evaluate("[...document.querySelectorAll('#element h3')].at(-2).scrollIntoView()")
             page.locator("#element").screenshot(path=HERE / "update.png")
 
-            # 4. conv1 collapsed into one box.
+            # 5. conv1 collapsed into one box.
             page.set_viewport_size({"width": 1440, "height": 900})
             page.click(f'#timeline .row[data-index="{step_of(trace, "forward", "relu1")}"]')
             page.click('#modules button[data-module="conv1"]')
             page.evaluate("document.querySelector('#graph').scrollTop = 0")
             page.locator("#graph-panel").screenshot(path=HERE / "collapsed.png")
 
-            # 5. Data parallelism: bucket 1's all-reduce, one element on both ranks.
+            # 6. Data parallelism: bucket 1's all-reduce, one element on both ranks.
             ddp = Path(directory) / "data-parallel.html"
             data_parallel_page(ddp)
             trace = read_trace(ddp)

@@ -505,16 +505,29 @@ const Explorer = (() => {
   function partName(step, node, op, dim) {
     const spec = (((trace.ops || {})[op] || {}).indices || {}).out;
     const info = graphNode(step, node);
-    if (spec && info) {
-      let names = spec.split(",").map((n) => n.trim());
-      const open = names.indexOf("...");
-      if (open >= 0) {
-        const fill = info.shape.length - (names.length - 1);
-        names = [...names.slice(0, open), ...Array(Math.max(fill, 0)).fill("…"), ...names.slice(open + 1)];
-      }
-      if (names.length === info.shape.length && names[dim] && names[dim] !== "…") return names[dim];
+    if (!spec || !info) return `j[${dim}]`;
+    return indexNames(spec.split(",").map((n) => n.trim()), info.shape.length)[dim];
+  }
+
+  // The names of j's indices for an output of `rank` dims, "..." filled in: ["n", "o"] for
+  // "..., o" at rank 2; j[d] where the formula data names none.
+  function indexNames(names, rank) {
+    const open = names.indexOf("...");
+    if (open >= 0) {
+      const fill = Math.max(rank - (names.length - 1), 0);
+      names = [...names.slice(0, open), ...Array(fill).fill(null), ...names.slice(open + 1)];
     }
-    return `j[${dim}]`;
+    if (names.length !== rank) names = [];
+    return Array.from({ length: rank }, (_, d) => names[d] || `j[${d}]`);
+  }
+
+  function rankOf(group) {
+    if (group.terms.length) return group.terms[0].output_index.length;
+    for (const sub of group.groups) {
+      const rank = rankOf(sub);
+      if (rank) return rank;
+    }
+    return 0;
   }
 
   // One use's share split into parts that add up to it: by sample n of the node's output
@@ -568,23 +581,25 @@ const Explorer = (() => {
     box.append(element("div", "note", `term by term: the share is the sum over the elements j of ${detail.node} of d${detail.node}[j] (upstream gradient) × d ${detail.node}[j] / d ${where} (local derivative): ${detail.term_count} nonzero terms, grouped by ${detail.group_names.filter((n) => n !== "...").join(", ") || "j"}.`));
     const tree = element("div", "terms");
     tree.dataset.grouping = "terms";
-    drawGroup(tree, detail.parts, detail, 0);
+    drawGroup(tree, detail.parts, detail);
     box.append(tree);
   }
 
-  function drawGroup(container, group, detail, depth) {
+  function drawGroup(container, group, detail) {
     const list = element("div", "group-parts");
     list.dataset.value = String(Tensors.number(group.value));
     let sum = 0;
-    const name = detail.group_names[depth] && detail.group_names[depth] !== "..." ? detail.group_names[depth] : "j";
+    const names = indexNames(detail.group_names, rankOf(detail.parts));
     for (const sub of group.groups) {
       const value = Tensors.number(sub.value);
       sum += value;
       const part = element("details", "part");
       part.dataset.value = String(value);
-      const summary = element("summary", "", `${name} = ${sub.index[sub.index.length - 1]}: ${format(value, 7)}  (${sub.count} term${sub.count === 1 ? "" : "s"})`);
+      // the indices this level fixes (a level that would not split is skipped: n and o)
+      const fixed = sub.index.slice(group.index.length).map((v, d) => `${names[group.index.length + d]} = ${v}`).join(", ");
+      const summary = element("summary", "", `${fixed}: ${format(value, 7)}  (${sub.count} term${sub.count === 1 ? "" : "s"})`);
       part.append(summary);
-      if (sub.opened) drawGroup(part, sub, detail, depth + 1);
+      if (sub.opened) drawGroup(part, sub, detail);
       else part.append(element("div", "note", "not opened (max_groups / max_terms when recorded)"));
       list.append(part);
     }
