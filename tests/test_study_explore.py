@@ -398,6 +398,29 @@ def test_a_big_batch_keeps_each_elements_largest_samples_and_the_rest():
     assert torch.allclose(parts.sum(0) + rest, twin.weight.grad, rtol=1e-12, atol=1e-15)
 
 
+def test_a_big_activation_keeps_the_parts_of_the_elements_the_page_embeds():
+    """An activation over max_elements keeps its first max_elements elements' parts (flat),
+    and those add up to torch's gradient of it."""
+    mt.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 4)).double()
+    twin = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Tanh(), torch.nn.Linear(5, 4))
+    twin = twin.double()
+    twin.load_state_dict(model.state_dict())
+    optimizer = mt.optim.SGD(model.parameters(), lr=0.1)
+    x = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 1, 2, 3, 0, 1])
+    loss = mt.nn.CrossEntropyLoss()
+    trace = mt.study.explore(model, loss, optimizer, x, y, max_elements=7).to_dict()
+    hidden = twin[1](twin[0](x))
+    hidden.retain_grad()
+    torch.nn.functional.cross_entropy(twin[2](hidden), y).backward()
+    (use,) = training_step(trace, 1)["gradients"]["tanh1"]["by_sample"]
+    assert use["node"] == "linear2" and use["elements"] == 7 and use["count"] == 4
+    parts = decode_tensor(trace, use["samples"])
+    assert parts.shape == (4, 7)
+    assert torch.allclose(parts.sum(0), hidden.grad.reshape(-1)[:7], rtol=1e-12, atol=1e-15)
+
+
 # ---------------------------------------------------------------------- bad input
 def small_run():
     mt.manual_seed(0)
@@ -697,6 +720,23 @@ def test_a_named_activation_element_shows_its_terms(opened):
     parts = parts_of(terms.locator(":scope > .part"))
     assert math.isclose(math.fsum(parts), expected, rel_tol=1e-4, abs_tol=1e-9)
     assert page.locator("#element .chain .bad").count() == 0
+
+    # maxpool2d1's largest gradient, through the page's link: its terms, grouped by
+    # conv2's output element j = [n, o, y, x], all in one sample, so the first level fixes
+    # both n and o
+    go_to(page, trace, "forward", "maxpool2d1")
+    click_element(page, "maxpool2d1", (0, 0, 0, 0))
+    (explained, *_) = trace["training_steps"][0]["gradients"]["maxpool2d1"]["explained"]
+    page.locator("#element .chain a.jump").first.click()
+    title = page.locator("#element h2")
+    assert json.loads(title.get_attribute("data-index")) == explained["index"]
+    (detail,) = explained["elements"][0]["uses"]
+    n, o = detail["parts"]["groups"][0]["index"]
+    first = page.locator("#element .terms summary").first.inner_text()
+    assert first.startswith(f"n = {n}, o = {o}: "), first
+    expected = twin[0].output_grads["pool1"][tuple(explained["index"])].item()
+    parts = parts_of(page.locator("#element .terms > .group-parts > .part"))
+    assert math.isclose(math.fsum(parts), expected, rel_tol=1e-4, abs_tol=1e-9)
 
 
 def test_collapsing_a_module_hides_its_ops(opened):

@@ -720,6 +720,7 @@ class _Recorder:
         self.all_reduced: dict[str, dict[str, Any]] = {}
         graph_number = self._graph(tape)
         gradients = self._explain_gradients(tape, loss)
+        tape.step_results.clear()  # the ops' results: only the chain rule needed them
         _release_graph(loss)
         self._timeline_of_tape(number, tape)
         updates = self._update(number)
