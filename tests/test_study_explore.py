@@ -456,6 +456,10 @@ def test_bad_input_is_a_clear_one_line_error(tmp_path):
             lambda: mt.study.explore(model, loss, optimizer, x, y, elements={"inputs": [(0, 0)]}),
             "'inputs', which does not require grad",
         ),
+        (
+            lambda: mt.study.explore(model, loss, optimizer, x, y, elements={"nllloss1": [()]}),
+            "'nllloss1', the loss itself: its gradient is 1",
+        ),
     ]
     for call, words in cases:
         with pytest.raises(ExploreError) as caught:

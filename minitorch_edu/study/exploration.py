@@ -447,13 +447,15 @@ def _check_index(name: str, index: tuple[int, ...], shape: tuple[int, ...], what
 
 
 def _check_activations(
-    chosen: Chosen, activations: dict[str, Tensor], parameters: Any, names: Any, loss: str
+    chosen: Chosen, results: dict[str, Any], parameters: Any, names: Any, loss: Tensor, users: Any
 ) -> None:
     """Named elements that are not parameters must be activations of this forward pass, as
-    the page names them (relu1, maxpool2d1, linear2), with a gradient and in range."""
+    the page names them (relu1, maxpool2d1, linear2): ops' results that the loss depends on,
+    indexed in range."""
+    activations = [n for n, t in results.items() if t is not loss and t.grad_fn is not None]
     for name, indices in chosen.items():
-        tensor = activations.get(name)
-        if name == loss:
+        tensor = results.get(name)
+        if tensor is loss:
             raise ExploreError(
                 f"explore: elements names {name!r}, the loss itself: its gradient is 1, where "
                 "backward starts, with no chain rule to explain"
@@ -470,10 +472,15 @@ def _check_activations(
                 f"({', '.join(n for n, _ in parameters)}) nor an activation as the page names "
                 f"it ({', '.join(activations) or 'none'})"
             )
-        if not tensor.requires_grad or tensor.grad_fn is None:
+        if tensor.grad_fn is None:
             raise ExploreError(
                 f"explore: elements names {name!r}, which does not require grad: it has no "
                 "gradient to explain"
+            )
+        if id(tensor.grad_fn) not in users:
+            raise ExploreError(
+                f"explore: elements names {name!r}, which the loss does not depend on: its "
+                "gradient is 0, with no chain rule to explain"
             )
         for index in indices:
             _check_index(name, index, tuple(tensor.shape), "activation")
@@ -1047,13 +1054,13 @@ class _Recorder:
         largest gradients and those named in `elements`. The same for every activation that
         feeds a layer (a use that is not elementwise), split by that layer's channel or
         output feature instead (an activation's element only reaches its own sample)."""
-        activations = self._activations(tape, loss)
-        # the loss by its name on the page (explain_gradient would call it "loss")
-        loss_name = self.node_names[id(loss.grad_fn)]
+        results = self._results(tape)
+        users = _users(loss)
         _check_activations(
-            self.chosen_activations, activations, self.parameters, self.names, loss_name
+            self.chosen_activations, results, self.parameters, self.names, loss, users
         )
-        self.names[loss] = loss_name
+        # the loss by its name on the page (explain_gradient would call it "loss")
+        self.names[loss] = self.node_names.get(id(loss.grad_fn), "loss")
         result: dict[str, Any] = {}
         explained: dict[str, list[GradientExplanation]] = {}
         for name, parameter in self.parameters:
@@ -1066,8 +1073,9 @@ class _Recorder:
                 "by_sample": [self._samples(use, parameter.dtype) for use in split.uses],
                 "explained": [e.to_dict() for e in found],
             }
-        users = _users(loss)
-        for name, tensor in activations.items():
+        for name, tensor in results.items():
+            if tensor is loss or id(tensor.grad_fn) not in users:
+                continue  # the loss's gradient is 1; a result it does not use has none
             layers = [
                 (node, position)
                 for node, position in users.get(id(tensor.grad_fn), [])
@@ -1092,17 +1100,16 @@ class _Recorder:
         self.result.explanations.append(explained)
         return result
 
-    def _activations(self, tape: _ScopedTape, loss: Tensor) -> dict[str, Tensor]:
-        """Every op's result in the forward pass that has a gradient, by its page name
-        (the loss itself aside: its gradient is 1)."""
+    def _results(self, tape: _ScopedTape) -> dict[str, Tensor]:
+        """Every op's result in the forward pass, by its name on the page."""
         found = {}
         self.node_names: dict[int, str] = {}  # id(node) -> the name of its result
         for step in _forward_steps(tape):
             tensor = tape.step_results.get(step.index)
-            if isinstance(tensor, Tensor) and tensor.grad_fn is not None:
-                self.node_names[id(tensor.grad_fn)] = step.output_names[0]
-                if tensor is not loss:
-                    found[step.output_names[0]] = tensor
+            if isinstance(tensor, Tensor):
+                found[step.output_names[0]] = tensor
+                if tensor.grad_fn is not None:
+                    self.node_names[id(tensor.grad_fn)] = step.output_names[0]
         return found
 
     def _explained(self, tape, loss, tensor, gradient, named) -> list[GradientExplanation]:
