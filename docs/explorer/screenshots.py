@@ -35,6 +35,19 @@ def click_cell(page, tensor: str, index: list[int]) -> None:
     canvas.click(position=canvas.evaluate("(c, i) => c.pointOf(i)", index))
 
 
+def explained_element(page, trace: dict, step: tuple[str, str], tensor: str) -> None:
+    """At `step` (phase, node), click the first element explained term by term of the
+    node's tensor, open its first group and scroll the element panel to its chain rule."""
+    phase, node = step
+    page.click(f'#timeline .row[data-index="{step_of(trace, phase, node)}"]')
+    explained = trace["training_steps"][0]["gradients"][node]["explained"][0]
+    click_cell(page, tensor, explained["index"])
+    page.evaluate(
+        "document.querySelector('#element .terms details').open = true;"
+        "document.querySelector('#element .chain .use').scrollIntoView()"
+    )
+
+
 def data_parallel_page(path: Path) -> None:
     """The explorer page of rank 0 of two gloo processes training a DDP model."""
     import sys
@@ -72,24 +85,12 @@ def main() -> None:
 
             # 2. The chain rule of an element explained term by term, groups opened.
             page.set_viewport_size({"width": 1440, "height": 1500})
-            page.click(f'#timeline .row[data-index="{step_of(trace, "update", "conv1.weight")}"]')
-            explained = trace["training_steps"][0]["gradients"]["conv1.weight"]["explained"][0]
-            click_cell(page, "conv1.weight.grad", explained["index"])
-            page.evaluate(
-                "document.querySelector('#element .terms details').open = true;"
-                "document.querySelector('#element .chain .use').scrollIntoView()"
-            )
+            explained_element(page, trace, ("update", "conv1.weight"), "conv1.weight.grad")
             page.locator("#element").screenshot(path=HERE / "chain-rule.png")
 
             # 3. An activation's element: maxpool2d1 feeds conv2, so its share is split by
             # conv2's output channel, and (one of the largest) term by term.
-            page.click(f'#timeline .row[data-index="{step_of(trace, "forward", "maxpool2d1")}"]')
-            explained = trace["training_steps"][0]["gradients"]["maxpool2d1"]["explained"][0]
-            click_cell(page, "maxpool2d1", explained["index"])
-            page.evaluate(
-                "document.querySelector('#element .terms details').open = true;"
-                "document.querySelector('#element .chain .use').scrollIntoView()"
-            )
+            explained_element(page, trace, ("forward", "maxpool2d1"), "maxpool2d1")
             page.locator("#element").screenshot(path=HERE / "activation.png")
 
             # 4. The update of an element at step 3, and its state across the steps.
