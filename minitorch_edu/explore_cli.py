@@ -2,7 +2,7 @@
 
     minitorch-edu explore                                  LeNet, Adam, 3 steps of 8 digits
     minitorch-edu explore --model mlp --optimizer sgd --steps 5 --output mlp.html
-    minitorch-edu explore --element conv1.weight[0,0,2,2] --element fc3.bias[3]
+    minitorch-edu explore --element conv1.weight[0,0,2,2] --element relu1[0,2,3,3]
     minitorch-edu explore --script my_step.py --output mine.html
 
 With --script, FILE.py is run (as a module named `minitorch_edu_explore`, so an
@@ -43,7 +43,7 @@ def add_explore_command(commands: Any) -> argparse.ArgumentParser:
         "opens offline by double-click.",
         epilog="--script FILE.py: the file must define model, optimizer, loss_fn, and inputs "
         "and targets (or batches, one (inputs, targets) per step); it may define elements "
-        "(a dict {parameter name: [index, ...]}). It runs as a module named "
+        "(a dict {parameter or activation name: [index, ...]}). It runs as a module named "
         "minitorch_edu_explore, so its `if __name__ == '__main__':` block does not run.",
     )
     explore.add_argument("--model", choices=MODELS, default="cnn", help="default: %(default)s")
@@ -70,8 +70,9 @@ def add_explore_command(commands: Any) -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME[I,J,...]",
-        help="a parameter element to explain term by term as well as the largest gradient "
-        "of each parameter, e.g. conv1.weight[0,0,2,2]; repeat for more",
+        help="an element to explain term by term as well as the largest gradients: a "
+        "parameter's (conv1.weight[0,0,2,2]) or an activation's, named as the page shows it "
+        "(relu1[0,2,3,3], maxpool2d1[...], linear2[...]); repeat for more",
     )
     explore.add_argument(
         "--script",

@@ -64,6 +64,7 @@ class Page:
 
 
 FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+HTML_COMMENT = re.compile(r"<!--.*-->")
 
 
 def parse(path: Path) -> Page:
@@ -77,7 +78,8 @@ def parse(path: Path) -> Page:
     while i < len(lines):
         match = FENCE.match(lines[i])
         if not match:
-            if lines[i].strip():
+            # (an HTML comment is no prose: jupytext's cell markers in the tutorial are ones)
+            if lines[i].strip() and not HTML_COMMENT.fullmatch(lines[i].strip()):
                 prose_since_block.append(lines[i].strip())
             i += 1
             continue

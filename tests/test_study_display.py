@@ -111,6 +111,11 @@ def test_explain_step_prints_a_training_step_in_100_columns(capsys):
     value = re.search(r"d\(loss\)/d\((fc1\.weight\[\d+, \d+\])\) = (\S+)", out)
     assert value is not None and float(value[2]) != 0  # the largest gradient by default
     assert max(map(len, out.splitlines())) <= 100
+    # Formulas that do not fit beside their rows go below every row, and the header says so.
+    assert "inputs -> outputs   (formula below each row)" in out
+    assert "backward formula" not in out
+    rows = [line for line in out.splitlines() if re.match(r"\s*\d+  (forward|backward) ", line)]
+    assert rows and all("formula:" not in line for line in rows)
 
 
 @pytest.mark.parametrize(

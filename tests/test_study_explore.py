@@ -26,19 +26,42 @@ from reference.optim import torch_optimizer_like
 STEPS = 2
 BATCH = 8
 SEED = 0
+# LeNet's activations as the page names them (the op's result) and the twin's modules
+ACTIVATIONS = {
+    "convolution1": "conv1",
+    "relu1": "relu1",
+    "maxpool2d1": "pool1",
+    "convolution2": "conv2",
+    "relu2": "relu2",
+    "maxpool2d2": "pool2",
+    "reshape1": "flatten",
+    "linear1": "fc1",
+    "relu3": "relu3",
+    "linear2": "fc2",
+    "relu4": "relu4",
+    "linear3": "fc3",
+}
+# an activation element explained on request (not among the largest: checked below)
+NAMED = ("relu3", (2, 17))
 
 
 # ---------------------------------------------------------------------- the LeNet page
 class TwinStep:
-    """What the torch twin computed in one training step."""
+    """What the torch twin computed in one training step: every module's output, and its
+    gradient (retain_grad), as well as the parameters'."""
 
     def __init__(self, model, optimizer, images, labels):
         outputs = {}
+
+        def keep(module, inputs, output, name):
+            output.retain_grad()
+            outputs[name] = output
+
         hooks = [
             model.get_submodule(name).register_forward_hook(
-                lambda module, inputs, output, name=name: outputs.__setitem__(name, output)
+                lambda module, inputs, output, name=name: keep(module, inputs, output, name)
             )
-            for name in ("conv1", "conv2", "fc1", "fc3")
+            for name in ACTIVATIONS.values()
         ]
         optimizer.zero_grad()
         loss = torch.nn.functional.cross_entropy(model(images), labels)
@@ -47,6 +70,7 @@ class TwinStep:
             hook.remove()
         self.loss = loss.item()
         self.outputs = {name: value.detach().clone() for name, value in outputs.items()}
+        self.output_grads = {name: value.grad.clone() for name, value in outputs.items()}
         self.grads = {name: p.grad.clone() for name, p in model.named_parameters()}
         optimizer.step()
         self.after = {name: p.detach().clone() for name, p in model.named_parameters()}
@@ -62,7 +86,7 @@ def lenet(tmp_path_factory):
     path = tmp_path_factory.mktemp("explorer") / "lenet.html"
     arguments = ["explore", "--model", "cnn", "--optimizer", "adam", "--steps", str(STEPS)]
     arguments += ["--batch", str(BATCH), "--seed", str(SEED), "--output", str(path)]
-    arguments += ["--element", "fc1.weight[3,5]"]
+    arguments += ["--element", "fc1.weight[3,5]", "--element", f"{NAMED[0]}{list(NAMED[1])}"]
     assert cli.main(arguments) == 0
     setup = digits_setup("cnn", "adam", batch=BATCH, steps=STEPS, seed=SEED)
     twin = torch_lenet(1, 8, 10)
@@ -152,6 +176,42 @@ def test_every_gradient_is_split_by_sample_and_chosen_elements_term_by_term(lene
                 assert math.isclose(explained["value"], expected, rel_tol=1e-4, abs_tol=1e-7)
                 (detail,) = explained["elements"][0]["uses"]
                 adds_up(detail["parts"], expected)
+
+
+def test_activations_are_split_by_channel_and_chosen_elements_term_by_term(lenet):
+    """Every activation feeding a layer: each element's gradient split by the channel or
+    output feature of that layer adds up to torch's gradient of the activation (retain_grad
+    on the twin); its largest-gradient elements, and relu3[2, 17] named with --element, are
+    explained term by term, every level adding up to torch's gradient."""
+    _, trace, twin = lenet
+    for number, theirs in enumerate(twin, start=1):
+        gradients = training_step(trace, number)["gradients"]
+        # activations used only by an elementwise op (a ReLU) show its one term instead
+        fed = {"relu1", "maxpool2d1", "relu2", "maxpool2d2", "reshape1", "relu3", "relu4"}
+        assert set(gradients) == set(theirs.grads) | fed | {"linear3", "logsoftmax1"}
+        assert list(NAMED[1]) in [e["index"] for e in gradients[NAMED[0]]["explained"]]
+        for name in fed | {"linear3"}:
+            grad = theirs.output_grads[ACTIVATIONS[name]]
+            (use,) = gradients[name]["by_sample"]
+            assert use["dim"] == 1
+            if "samples" in use:
+                parts = decode_tensor(trace, use["samples"]).double()
+                assert parts.shape == (use["count"], *grad.shape)
+                total = parts.sum(0)
+            else:  # many channels: each element's largest parts, and the rest
+                top = use["top"]
+                total = decode_tensor(trace, top["values"]).double().sum(0)
+                total = total + decode_tensor(trace, top["rest"])
+            assert close(total, grad), (number, name)
+            assert len(gradients[name]["explained"]) >= 3
+            for explained in gradients[name]["explained"]:
+                expected = grad[tuple(explained["index"])].item()
+                assert math.isclose(explained["value"], expected, rel_tol=1e-4, abs_tol=1e-8)
+                (detail,) = explained["elements"][0]["uses"]
+                assert detail["node"] == use["node"] and detail["term_count"] >= 1
+                adds_up(detail["parts"], expected)
+    largest = [e["index"] for e in training_step(trace, 1)["gradients"][NAMED[0]]["explained"]]
+    assert list(NAMED[1]) not in largest[:3]
 
 
 def adds_up(group, expected):
@@ -338,6 +398,29 @@ def test_a_big_batch_keeps_each_elements_largest_samples_and_the_rest():
     assert torch.allclose(parts.sum(0) + rest, twin.weight.grad, rtol=1e-12, atol=1e-15)
 
 
+def test_a_big_activation_keeps_the_parts_of_the_elements_the_page_embeds():
+    """An activation over max_elements keeps its first max_elements elements' parts (flat),
+    and those add up to torch's gradient of it."""
+    mt.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 4)).double()
+    twin = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Tanh(), torch.nn.Linear(5, 4))
+    twin = twin.double()
+    twin.load_state_dict(model.state_dict())
+    optimizer = mt.optim.SGD(model.parameters(), lr=0.1)
+    x = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 1, 2, 3, 0, 1])
+    loss = mt.nn.CrossEntropyLoss()
+    trace = mt.study.explore(model, loss, optimizer, x, y, max_elements=7).to_dict()
+    hidden = twin[1](twin[0](x))
+    hidden.retain_grad()
+    torch.nn.functional.cross_entropy(twin[2](hidden), y).backward()
+    (use,) = training_step(trace, 1)["gradients"]["tanh1"]["by_sample"]
+    assert use["node"] == "linear2" and use["elements"] == 7 and use["count"] == 4
+    parts = decode_tensor(trace, use["samples"])
+    assert parts.shape == (4, 7)
+    assert torch.allclose(parts.sum(0), hidden.grad.reshape(-1)[:7], rtol=1e-12, atol=1e-15)
+
+
 # ---------------------------------------------------------------------- bad input
 def small_run():
     mt.manual_seed(0)
@@ -362,7 +445,20 @@ def test_bad_input_is_a_clear_one_line_error(tmp_path):
         ),
         (
             lambda: mt.study.explore(model, loss, optimizer, x, y, elements={"w": [(0, 0)]}),
-            "not a parameter of the model",
+            "'w', which is neither a parameter of the model (weight, bias) nor an activation "
+            "as the page names it (linear1, logsoftmax1)",
+        ),
+        (
+            lambda: mt.study.explore(model, loss, optimizer, x, y, elements={"linear1": [(4, 0)]}),
+            "element linear1[4, 0] is outside the activation's shape [4, 2]",
+        ),
+        (
+            lambda: mt.study.explore(model, loss, optimizer, x, y, elements={"inputs": [(0, 0)]}),
+            "'inputs', which does not require grad",
+        ),
+        (
+            lambda: mt.study.explore(model, loss, optimizer, x, y, elements={"nllloss1": [()]}),
+            "'nllloss1', the loss itself: its gradient is 1",
         ),
     ]
     for call, words in cases:
@@ -432,6 +528,11 @@ def test_the_command_records_a_users_script(tmp_path, capsys):
     assert cli.main(arguments) == 1
     error = capsys.readouterr().err.strip()
     assert "\n" not in error and "does not define optimizer" in error
+
+    script.write_text(SCRIPT)
+    assert cli.main([*arguments, "--element", "relu9[0,1]"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and "'relu9', which is neither a parameter" in error
 
 
 def test_notebook_display_is_the_page_in_an_iframe():
@@ -574,6 +675,72 @@ def test_a_clicked_elements_chain_rule_adds_up_to_torchs_gradient(opened):
             .evaluate_all("rows => rows.map(row => row.dataset.value)")
         ]
         assert math.isclose(math.fsum(parts), expected, rel_tol=1e-4, abs_tol=1e-8)
+
+
+def parts_of(locator):
+    return [
+        float(v) for v in locator.evaluate_all("parts => parts.map(part => part.dataset.value)")
+    ]
+
+
+@pytest.mark.parametrize(("node", "index"), [("maxpool2d1", (3, 2, 1, 2)), ("relu2", None)])
+def test_a_clicked_activations_chain_rule_adds_up_to_torchs_gradient(opened, node, index):
+    """An activation element the test picks, behind a convolution (maxpool2d1 feeds conv2)
+    or a max pool (relu2 feeds pool2), not one the page explains term by term: its share,
+    split by the next layer's channel, adds up to torch's gradient of the activation."""
+    page, _, trace, twin = opened
+    grad = twin[0].output_grads[ACTIVATIONS[node]]
+    explained = [e["index"] for e in trace["training_steps"][0]["gradients"][node]["explained"]]
+    if index is None:  # the last element with a gradient (the largest are explained)
+        index = tuple(grad.nonzero()[-1].tolist())
+    assert list(index) not in explained and grad[index] != 0
+    go_to(page, trace, "forward", node)
+    click_element(page, node, index)
+    expected = grad[index].item()
+    assert math.isclose(shown(page, ".element-grad"), expected, rel_tol=1e-4, abs_tol=1e-9)
+    split = page.locator('#element .chain table[data-grouping="part"]')
+    assert split.count() == 1
+    assert split.locator("tr.part").count() >= 1
+    for table in page.locator("#element .chain table").all():
+        parts = parts_of(table.locator("tr.part"))
+        assert math.isclose(math.fsum(parts), expected, rel_tol=1e-4, abs_tol=1e-9)
+    assert page.locator("#element .chain .bad").count() == 0
+    assert page.locator("#element .chain .ok").count() >= 2
+    links = page.locator("#element .chain a.jump")
+    assert links.count() == len(explained)
+
+
+def test_a_named_activation_element_shows_its_terms(opened):
+    """relu3[2, 17], named with --element, is explained term by term: upstream gradient x
+    local derivative for each element of linear2 it feeds, adding up to torch's gradient."""
+    page, _, trace, twin = opened
+    node, index = NAMED
+    expected = twin[0].output_grads[ACTIVATIONS[node]][index].item()
+    go_to(page, trace, "forward", node)
+    click_element(page, node, index)
+    terms = page.locator("#element .terms > .group-parts")
+    assert terms.count() == 1
+    assert page.locator("#element .terms .term").count() >= 1
+    parts = parts_of(terms.locator(":scope > .part"))
+    assert math.isclose(math.fsum(parts), expected, rel_tol=1e-4, abs_tol=1e-9)
+    assert page.locator("#element .chain .bad").count() == 0
+
+    # maxpool2d1's largest gradient, through the page's link: its terms, grouped by
+    # conv2's output element j = [n, o, y, x], all in one sample, so the first level fixes
+    # both n and o
+    go_to(page, trace, "forward", "maxpool2d1")
+    click_element(page, "maxpool2d1", (0, 0, 0, 0))
+    (explained, *_) = trace["training_steps"][0]["gradients"]["maxpool2d1"]["explained"]
+    page.locator("#element .chain a.jump").first.click()
+    title = page.locator("#element h2")
+    assert json.loads(title.get_attribute("data-index")) == explained["index"]
+    (detail,) = explained["elements"][0]["uses"]
+    n, o = detail["parts"]["groups"][0]["index"]
+    first = page.locator("#element .terms summary").first.inner_text()
+    assert first.startswith(f"n = {n}, o = {o}: "), first
+    expected = twin[0].output_grads["pool1"][tuple(explained["index"])].item()
+    parts = parts_of(page.locator("#element .terms > .group-parts > .part"))
+    assert math.isclose(math.fsum(parts), expected, rel_tol=1e-4, abs_tol=1e-9)
 
 
 def test_collapsing_a_module_hides_its_ops(opened):

@@ -138,3 +138,34 @@ def test_a_conv_weight_is_grouped_by_sample_and_says_where_its_factors_come_from
     import json
 
     json.dumps(document, allow_nan=False)
+
+
+def test_an_activation_split_by_the_next_layers_output_feature_is_torchs(digits):
+    """gradient_by_sample(..., dim=1) on an MLP's hidden activation h (used by fc2): part o of
+    d loss / d h[n, k] is d fc2[n, o] x W2[o, k], each read from torch (retain_grad), and the
+    parts add up to torch's gradient of h."""
+    mt.manual_seed(0)
+    fc1, fc2 = mt.nn.Linear(64, 12).double(), mt.nn.Linear(12, 10).double()
+    images, labels = digits[0][:6].reshape(6, 64), digits[1][:6]
+    hidden = fc1(mt.tensor(images)).relu()
+    loss = F.cross_entropy(fc2(hidden), labels)
+    parts = gradient_by_sample(loss, hidden, names={hidden: "h"}, dim=1)
+    (use,) = parts.uses
+    assert parts.dim == use.dim == 1 and use.samples.shape == (10, 6, 12)
+
+    w1 = fc1.weight.data.clone().requires_grad_()
+    h = torch.nn.functional.linear(images, w1, fc1.bias.data).relu()
+    h.retain_grad()
+    out = torch.nn.functional.linear(h, fc2.weight.data, fc2.bias.data)
+    out.retain_grad()
+    torch.nn.functional.cross_entropy(out, labels).backward()
+    expected = out.grad.T[:, :, None] * fc2.weight.data[:, None, :]  # (o, n, k)
+    torch.testing.assert_close(use.samples, expected, rtol=RELATIVE, atol=1e-15)
+    torch.testing.assert_close(parts.by_sample().sum(0), h.grad, rtol=RELATIVE, atol=1e-15)
+    assert "split by j[1]" in parts.text() and "j[1] = " in parts.text()
+    with pytest.raises(ValueError, match="dim must be an integer >= 0, got -1"):
+        gradient_by_sample(loss, hidden, dim=-1)
+    # fc2's output (n, o) has no dim 2: one part, the whole share
+    (whole,) = gradient_by_sample(loss, hidden, dim=2).uses
+    assert whole.samples.shape == (1, 6, 12)
+    torch.testing.assert_close(whole.samples[0], h.grad, rtol=RELATIVE, atol=1e-15)

@@ -30,6 +30,10 @@ def test_the_notebook_holds_the_pages_cells():
     assert ours == [(cell.cell_type, cell.source) for cell in page.cells], SYNC
     assert notebook.metadata["kernelspec"]["name"] == "python3"
     assert notebook.metadata["jupytext"]["formats"] == "ipynb,md"
+    # the page's `Output:` blocks are folded in the notebook, under the cell's real output
+    shown = [c for c in notebook.cells if c.cell_type == "markdown" and "Output:" in c.source]
+    assert shown and all(c.source.startswith("Output:") for c in shown)
+    assert all(c.metadata.get("jupyter", {}).get("source_hidden") for c in shown)
 
 
 def test_the_notebook_runs_in_a_kernel_and_prints_what_the_page_shows(tmp_path):

@@ -35,6 +35,19 @@ def click_cell(page, tensor: str, index: list[int]) -> None:
     canvas.click(position=canvas.evaluate("(c, i) => c.pointOf(i)", index))
 
 
+def explained_element(page, trace: dict, step: tuple[str, str], tensor: str) -> None:
+    """At `step` (phase, node), click the first element explained term by term of the
+    node's tensor, open its first group and scroll the element panel to its chain rule."""
+    phase, node = step
+    page.click(f'#timeline .row[data-index="{step_of(trace, phase, node)}"]')
+    explained = trace["training_steps"][0]["gradients"][node]["explained"][0]
+    click_cell(page, tensor, explained["index"])
+    page.evaluate(
+        "document.querySelector('#element .terms details').open = true;"
+        "document.querySelector('#element .chain .use').scrollIntoView()"
+    )
+
+
 def data_parallel_page(path: Path) -> None:
     """The explorer page of rank 0 of two gloo processes training a DDP model."""
     import sys
@@ -72,29 +85,28 @@ def main() -> None:
 
             # 2. The chain rule of an element explained term by term, groups opened.
             page.set_viewport_size({"width": 1440, "height": 1500})
-            page.click(f'#timeline .row[data-index="{step_of(trace, "update", "conv1.weight")}"]')
-            explained = trace["training_steps"][0]["gradients"]["conv1.weight"]["explained"][0]
-            click_cell(page, "conv1.weight.grad", explained["index"])
-            page.evaluate(
-                "document.querySelector('#element .terms details').open = true;"
-                "document.querySelector('#element .chain .use').scrollIntoView()"
-            )
+            explained_element(page, trace, ("update", "conv1.weight"), "conv1.weight.grad")
             page.locator("#element").screenshot(path=HERE / "chain-rule.png")
 
-            # 3. The update of an element at step 3, and its state across the steps.
+            # 3. An activation's element: maxpool2d1 feeds conv2, so its share is split by
+            # conv2's output channel, and (one of the largest) term by term.
+            explained_element(page, trace, ("forward", "maxpool2d1"), "maxpool2d1")
+            page.locator("#element").screenshot(path=HERE / "activation.png")
+
+            # 4. The update of an element at step 3, and its state across the steps.
             page.click(f'#timeline .row[data-index="{step_of(trace, "update", "fc1.weight", 3)}"]')
             click_cell(page, "fc1.weight (after)", [17, 40])
             page.evaluate("[...document.querySelectorAll('#element h3')].at(-2).scrollIntoView()")
             page.locator("#element").screenshot(path=HERE / "update.png")
 
-            # 4. conv1 collapsed into one box.
+            # 5. conv1 collapsed into one box.
             page.set_viewport_size({"width": 1440, "height": 900})
             page.click(f'#timeline .row[data-index="{step_of(trace, "forward", "relu1")}"]')
             page.click('#modules button[data-module="conv1"]')
             page.evaluate("document.querySelector('#graph').scrollTop = 0")
             page.locator("#graph-panel").screenshot(path=HERE / "collapsed.png")
 
-            # 5. Data parallelism: bucket 1's all-reduce, one element on both ranks.
+            # 6. Data parallelism: bucket 1's all-reduce, one element on both ranks.
             ddp = Path(directory) / "data-parallel.html"
             data_parallel_page(ddp)
             trace = read_trace(ddp)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from minitorch_edu.autograd.tensor import Tensor, as_torch
 from minitorch_edu.nn.functional.arguments import legacy_reduction
 from minitorch_edu.nn.functional.binary_cross_entropy import binary_cross_entropy_with_logits
@@ -17,9 +19,10 @@ from minitorch_edu.nn.module import Module
 
 
 def _buffer(value: Any) -> Tensor | None:
-    if value is None or isinstance(value, Tensor):
-        return value
-    return Tensor(as_torch(value))
+    # A NumPy array is a constant like any other; a list is refused, as torch refuses it.
+    if isinstance(value, np.ndarray):
+        return Tensor(as_torch(value))
+    return value
 
 
 class _Loss(Module):

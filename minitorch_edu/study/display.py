@@ -410,9 +410,10 @@ def sample_gradients_html(result: Any, limit: int = 8) -> str:
     index = result.value.abs().flatten().argmax().item()
     found = result.element(_unflatten(index, result.shape))
     where = _where(result.label, tuple(found["index"]))
+    split = "sample" if result.dim == 0 else f"j[{result.dim}]"
     parts = [
         f'<div class="h">d({escape(result.output_label)})/d({escape(result.label)}) by '
-        f"sample: shape {escape(format_shape(result.shape))}</div>",
+        f"{split}: shape {escape(format_shape(result.shape))}</div>",
         f"<div class='note'>the element with the largest gradient, {escape(where)} = "
         f"{escape(format_number(found['value'], 8))}:</div>",
     ]
@@ -428,7 +429,7 @@ def sample_gradients_html(result: Any, limit: int = 8) -> str:
         parts.append(
             f"<details open><summary>via {escape(use['node'])} ({escape(use['op'])}, "
             f"{escape(use['input_name'])}): {escape(format_number(use['share'], 6))}</summary>"
-            f"<table><tr><th>sample</th><th>part</th></tr>{rows}</table></details>"
+            f"<table><tr><th>{split}</th><th>part</th></tr>{rows}</table></details>"
         )
     return wrap("".join(parts))
 

@@ -20,9 +20,12 @@ module it ran in (`conv1`, `fc2`, `loss`). What is kept, per training step:
                before and after the update
     chain rule for every element of every parameter: the gradient as a sum over the
                parameter's uses and, within a use, over the samples of the batch (from
-               `gradient_by_sample`); for chosen elements (the `top_elements` largest
-               gradients of each parameter, and any named in `elements`) the terms
-               upstream gradient x local derivative, grouped, from `explain_gradient`
+               `gradient_by_sample`); for every element of an activation that feeds a
+               layer (not an elementwise op), each use's share split by that layer's
+               channel or output feature (`gradient_by_sample(..., dim=1)`); for chosen
+               elements (the `top_elements` largest gradients of each parameter and of
+               each such activation, and any named in `elements`) the terms upstream
+               gradient x local derivative, grouped, from `explain_gradient`
     update     the optimizer's update rule, line by line as `explain_step` writes it, with
                each line's numbers kept for every element at once
 
@@ -106,21 +109,24 @@ def explore(
     optimizer  an mt.optim SGD, Adagrad, RMSprop, Adam or AdamW over the model's parameters
     inputs, targets   one batch, used for every step (a tuple of inputs is unpacked into
                model(*inputs)); or give `batches`, an iterable of (inputs, targets), one per step
-    elements   parameter elements to explain term by term, besides the `top_elements`
-               largest gradients of each parameter: {"conv1.weight": [(0, 0, 2, 2)], ...}
-               (every element's gradient is split by sample in any case)
+    elements   elements to explain term by term, besides the `top_elements` largest
+               gradients of each parameter and of each activation that feeds a layer:
+               parameters by name, activations as the page names them (the op's result:
+               "relu1", "maxpool2d1", "linear2"): {"conv1.weight": [(0, 0, 2, 2)],
+               "relu1": [(0, 2, 3, 3)]} (every element's gradient is split in any case)
     max_terms  terms listed per group in those explanations (the rest are summed)
     max_elements  activations with more elements are embedded in part (see MAX_ELEMENTS)
     """
     parameters = _check_model(model, optimizer)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ExploreError(f"explore: steps must be a positive integer, got {steps!r}")
-    chosen = _check_elements(elements, parameters)
+    chosen, chosen_activations = _check_elements(elements, parameters)
     batch_list = _batches(inputs, targets, batches, steps)
     if isinstance(top_elements, bool) or not isinstance(top_elements, int) or top_elements < 0:
         raise ExploreError(f"explore: top_elements must be 0 or more, got {top_elements!r}")
     recorder = _Recorder(model, loss_fn, optimizer, parameters, chosen, max_terms, max_elements)
     recorder.top_elements = top_elements
+    recorder.chosen_activations = chosen_activations
     from minitorch_edu.train import CPU_THREADS, cpu_threads  # the training loop's setting
 
     with cpu_threads(CPU_THREADS):  # small ops: threads cost more than they give (see train)
@@ -222,7 +228,8 @@ class Exploration:
     tapes          one Tape per training step (forward and backward, with the numbers)
     losses         the loss of each step, before its update
     updates        per step, {parameter name: StepExplanation of its largest-gradient element}
-    explanations   per step, {parameter name: [GradientExplanation, ...]} for the chosen elements
+    explanations   per step, {parameter or activation: [GradientExplanation, ...]} for the
+                   chosen elements
     """
 
     title: str
@@ -401,27 +408,82 @@ def _check_model(model: Any, optimizer: Any) -> list[tuple[str, Tensor]]:
     return parameters
 
 
+Chosen = dict[str, list[tuple[int, ...]]]
+
+
 def _check_elements(
     elements: dict[str, Iterable[tuple[int, ...]]] | None, parameters: list[tuple[str, Tensor]]
-) -> dict[str, list[tuple[int, ...]]]:
+) -> tuple[Chosen, Chosen]:
+    """The chosen parameter elements, checked; and the other names (activations, checked
+    once the first forward pass has named them: `_check_activations`)."""
     shapes = {name: tuple(p.shape) for name, p in parameters}
-    chosen: dict[str, list[tuple[int, ...]]] = {}
+    chosen: Chosen = {}
+    others: Chosen = {}
+    if elements is not None and not isinstance(elements, dict):
+        raise ExploreError(
+            "explore: elements must be a dict {name: [index, ...]}, got "
+            f"{type(elements).__name__}"
+        )
     for name, indices in (elements or {}).items():
-        if name not in shapes:
-            raise ExploreError(
-                f"explore: elements names {name!r}, which is not a parameter of the model "
-                f"({', '.join(shapes)})"
-            )
         for index in indices:
             index = (index,) if isinstance(index, int) else tuple(index)
-            shape = shapes[name]
-            if len(index) != len(shape) or not all(0 <= i < s for i, s in zip(index, shape)):
+            if not all(isinstance(i, int) and not isinstance(i, bool) for i in index):
                 raise ExploreError(
-                    f"explore: element {name}{list(index)} is outside the parameter's shape "
-                    f"{list(shape)}"
+                    f"explore: element {name}{list(index)}: an index is a tuple of ints"
                 )
+            if name not in shapes:
+                others.setdefault(name, []).append(index)
+                continue
+            _check_index(name, index, shapes[name], "parameter")
             chosen.setdefault(name, []).append(index)
-    return chosen
+    return chosen, others
+
+
+def _check_index(name: str, index: tuple[int, ...], shape: tuple[int, ...], what: str) -> None:
+    if len(index) != len(shape) or not all(0 <= i < s for i, s in zip(index, shape)):
+        raise ExploreError(
+            f"explore: element {name}{list(index)} is outside the {what}'s shape {list(shape)}"
+        )
+
+
+def _check_activations(
+    chosen: Chosen, results: dict[str, Any], parameters: Any, names: Any, loss: Tensor, users: Any
+) -> None:
+    """Named elements that are not parameters must be activations of this forward pass, as
+    the page names them (relu1, maxpool2d1, linear2): ops' results that the loss depends on,
+    indexed in range."""
+    activations = [n for n, t in results.items() if t is not loss and t.grad_fn is not None]
+    for name, indices in chosen.items():
+        tensor = results.get(name)
+        if tensor is loss:
+            raise ExploreError(
+                f"explore: elements names {name!r}, the loss itself: its gradient is 1, where "
+                "backward starts, with no chain rule to explain"
+            )
+        if tensor is None:
+            leaves = set(names.values()) - {n for n, _ in parameters}
+            if name in leaves:
+                raise ExploreError(
+                    f"explore: elements names {name!r}, which does not require grad: it has no "
+                    "gradient to explain"
+                )
+            raise ExploreError(
+                f"explore: elements names {name!r}, which is neither a parameter of the model "
+                f"({', '.join(n for n, _ in parameters)}) nor an activation as the page names "
+                f"it ({', '.join(activations) or 'none'})"
+            )
+        if tensor.grad_fn is None:
+            raise ExploreError(
+                f"explore: elements names {name!r}, which does not require grad: it has no "
+                "gradient to explain"
+            )
+        if id(tensor.grad_fn) not in users:
+            raise ExploreError(
+                f"explore: elements names {name!r}, which the loss does not depend on: its "
+                "gradient is 0, with no chain rule to explain"
+            )
+        for index in indices:
+            _check_index(name, index, tuple(tensor.shape), "activation")
 
 
 def _batches(inputs: Any, targets: Any, batches: Any, steps: int) -> list[tuple[Any, Any]]:
@@ -465,6 +527,7 @@ class _ScopedTape(Tape):
         self.scopes: list[str] = [""]
         self.step_scopes: dict[int, str] = {}
         self.step_classes: dict[int, type] = {}
+        self.step_results: dict[int, Any] = {}  # the op's result, for its chain rule
 
     def on_forward(self, cls: Any, node: Any, inputs: Any, options: Any, result: Any) -> None:
         count = len(self.steps)
@@ -472,6 +535,7 @@ class _ScopedTape(Tape):
         if len(self.steps) > count:
             self.step_scopes[count] = self.scopes[-1]
             self.step_classes[count] = cls
+            self.step_results[count] = result
 
     @contextmanager
     def scope(self, path: str) -> Iterator[None]:
@@ -663,6 +727,7 @@ class _Recorder:
         self.all_reduced: dict[str, dict[str, Any]] = {}
         graph_number = self._graph(tape)
         gradients = self._explain_gradients(tape, loss)
+        tape.step_results.clear()  # the ops' results: only the chain rule needed them
         _release_graph(loss)
         self._timeline_of_tape(number, tape)
         updates = self._update(number)
@@ -986,47 +1051,102 @@ class _Recorder:
     def _explain_gradients(self, tape: _ScopedTape, loss: Tensor) -> dict[str, Any]:
         """Per parameter: every element's gradient split by sample (gradient_by_sample), and
         the chosen elements explained term by term (explain_gradient): the `top_elements`
-        largest gradients and those named in `elements`."""
+        largest gradients and those named in `elements`. The same for every activation that
+        feeds a layer (a use that is not elementwise), split by that layer's channel or
+        output feature instead (an activation's element only reaches its own sample)."""
+        results = self._results(tape)
+        users = _users(loss)
+        _check_activations(
+            self.chosen_activations, results, self.parameters, self.names, loss, users
+        )
+        # the loss by its name on the page (explain_gradient would call it "loss")
+        self.names[loss] = self.node_names.get(id(loss.grad_fn), "loss")
         result: dict[str, Any] = {}
         explained: dict[str, list[GradientExplanation]] = {}
         for name, parameter in self.parameters:
             if parameter.grad is None:
                 continue
-            by_sample = gradient_by_sample(loss, parameter, tape=tape, names=self.names)
-            indices = _largest(parameter.grad.data, self.top_elements)
-            indices += [i for i in self.chosen.get(name, []) if i not in indices]
-            found = [
-                explain_gradient(
-                    loss,
-                    parameter,
-                    index,
-                    tape=tape,
-                    names=self.names,
-                    max_terms=self.max_terms,
-                    max_depth=0,
-                )
-                for index in indices
-            ]
+            split = gradient_by_sample(loss, parameter, tape=tape, names=self.names)
+            found = self._explained(tape, loss, parameter, split.value, self.chosen.get(name))
             explained[name] = found
             result[name] = {
-                "by_sample": [self._samples(use, parameter.dtype) for use in by_sample.uses],
+                "by_sample": [self._samples(use, parameter.dtype) for use in split.uses],
+                "explained": [e.to_dict() for e in found],
+            }
+        for name, tensor in results.items():
+            if tensor is loss or id(tensor.grad_fn) not in users:
+                continue  # the loss's gradient is 1; a result it does not use has none
+            layers = [
+                (node, position)
+                for node, position in users.get(id(tensor.grad_fn), [])
+                if not _one_term(node, tensor)
+            ]
+            if not layers and name not in self.chosen_activations:
+                continue  # only elementwise uses: the page shows each use's one term
+            split = gradient_by_sample(loss, tensor, tape=tape, names=self.names, dim=1)
+            found = self._explained(
+                tape, loss, tensor, split.value, self.chosen_activations.get(name)
+            )
+            explained[name] = found
+            kept = {(self.node_names.get(id(node)), position) for node, position in layers}
+            result[name] = {
+                "by_sample": [
+                    self._samples(use, tensor.dtype)
+                    for use in split.uses
+                    if (use.node_label, use.input_position) in kept
+                ],
                 "explained": [e.to_dict() for e in found],
             }
         self.result.explanations.append(explained)
         return result
 
+    def _results(self, tape: _ScopedTape) -> dict[str, Tensor]:
+        """Every op's result in the forward pass, by its name on the page."""
+        found = {}
+        self.node_names: dict[int, str] = {}  # id(node) -> the name of its result
+        for step in _forward_steps(tape):
+            tensor = tape.step_results.get(step.index)
+            if isinstance(tensor, Tensor):
+                found[step.output_names[0]] = tensor
+                if tensor.grad_fn is not None:
+                    self.node_names[id(tensor.grad_fn)] = step.output_names[0]
+        return found
+
+    def _explained(self, tape, loss, tensor, gradient, named) -> list[GradientExplanation]:
+        indices = _largest(gradient, self.top_elements)
+        indices += [i for i in named or [] if i not in indices]
+        return [
+            explain_gradient(
+                loss,
+                tensor,
+                index,
+                tape=tape,
+                names=self.names,
+                max_terms=self.max_terms,
+                max_depth=0,
+            )
+            for index in indices
+        ]
+
     def _samples(self, use: Any, dtype: torch.dtype) -> dict[str, Any]:
-        """One use's share split by sample: every sample's part of every element, or, for
-        batches over MAX_SAMPLES, each element's TOP_SAMPLES largest parts and the rest's sum
-        (so that what is kept still adds up to the share)."""
+        """One use's share split by sample (or, for an activation, by dim 1 of the user's
+        output): every part of every element, or, with over MAX_SAMPLES parts, each
+        element's TOP_SAMPLES largest parts and the rest's sum (so that what is kept still
+        adds up to the share). An activation of over `max_elements` elements keeps the parts
+        of its first `max_elements` elements only (those the page embeds), flat."""
         samples = use.samples
         entry = {
             "node": use.node_label,
             "op": use.op,
             "position": use.input_position,
             "input_name": use.input_name,
+            "dim": use.dim,
             "count": samples.shape[0],
         }
+        limit = self.tensors.max_elements
+        if use.dim and samples[0].numel() > limit:
+            samples = samples.reshape(samples.shape[0], -1)[:, :limit]
+            entry["elements"] = limit
         if samples.shape[0] <= MAX_SAMPLES:
             entry["samples"] = self.tensors.add(samples.to(dtype), whole=True)
             return entry
@@ -1265,6 +1385,28 @@ def _largest(grad: torch.Tensor, count: int = 1) -> list[tuple[int, ...]]:
     return found
 
 
+def _users(loss: Tensor) -> dict[int, list[tuple[Any, int]]]:
+    """id(node or leaf) -> [(node, input position)] of every node in loss's graph using it."""
+    users: dict[int, list[tuple[Any, int]]] = {}
+    for node in engine.topological_order([loss.grad_fn]):
+        for position, parent in enumerate(node.parents):
+            if parent is not None:
+                users.setdefault(id(parent), []).append((node, position))
+    return users
+
+
+def _one_term(node: Any, tensor: Tensor) -> bool:
+    """Whether each element of `tensor` meets one term in `node`'s backward: an elementwise
+    op whose output has the tensor's shape (no broadcasting), which the page shows as
+    upstream x local without any recording."""
+    formula = getattr(type(node), "derivatives", None)
+    return (
+        formula is not None
+        and formula.elementwise
+        and tuple(node.output_shape) == tuple(tensor.shape)
+    )
+
+
 def _check_loss(loss: Any) -> None:
     if not isinstance(loss, Tensor):
         raise ExploreError(f"explore: loss_fn returned {type(loss).__name__}, not an mt.Tensor")
@@ -1293,6 +1435,7 @@ def _op_formulas(cls: type) -> dict[str, Any]:
         )
         data["local"] = dict(formula.local)
         data["elementwise"] = formula.elementwise
+        data["indices"] = dict(formula.indices)
     return data
 
 

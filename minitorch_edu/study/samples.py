@@ -1,4 +1,4 @@
-"""A parameter's gradient split by sample, for every element at once.
+"""A gradient split by sample (or by channel), for every element at once.
 
     parts = mt.study.gradient_by_sample(loss, model.conv1.weight, names=model)
     parts.by_sample()          # (N, *weight.shape): sample n's share of each element
@@ -7,6 +7,9 @@
     parts.top(3)               # for every element, its 3 largest samples and the rest
     parts.to_dict()            # JSON-ready
 
+    mt.study.gradient_by_sample(loss, hidden, dim=1)  # an activation, split by the
+                               # channel (or feature) of the layer that uses it
+
 Where a tensor is used by a node whose output has a batch dim first (Linear, Conv2d, an
 elementwise op on a batch), the chain rule's sum over that node's output elements j splits
 by the sample j[0]. Sample n's share comes from the node's own backward called with the
@@ -14,6 +17,11 @@ gradient it received kept at sample n and zeroed elsewhere (one masked vector-Ja
 product per sample): backward is linear in that gradient, so the shares add up to the
 gradient. This is what `explain_gradient` groups as `j = [n, ...]`, for every element of
 the tensor in N backward calls instead of one explanation per element.
+
+Any other dim of j splits the same way (`dim=`): for an activation, whose element at
+sample n only reaches sample n of the next layer, the sample says nothing, but the next
+layer's channel or output feature j[1] does: hidden[n, k] feeds linear2[n, o] for every o,
+and `dim=1` gives each o's part, upstream[n, o] x W[o, k].
 """
 
 from __future__ import annotations
@@ -33,14 +41,16 @@ from minitorch_edu.study.trace import Tape
 
 @dataclass
 class SampleShares:
-    """One use of the tensor (an input of one node) and its share, split by sample."""
+    """One use of the tensor (an input of one node) and its share, split by sample (or
+    along another dim of the node's output: `dim`)."""
 
     op: str
     node_label: str
     input_position: int
     input_name: str
     share: torch.Tensor  # this use's gradient, the tensor's shape, as the engine computed it
-    samples: torch.Tensor  # (N, *shape): sample n's part of the share (N = node output dim 0)
+    samples: torch.Tensor  # (N, *shape): part n of the share (N = the node output's dim `dim`)
+    dim: int = 0  # the dim of the node's output split along; one part when it has no such dim
 
     def to_dict(self, index: tuple[int, ...] | None = None) -> dict[str, Any]:
         if index is None:
@@ -53,6 +63,7 @@ class SampleShares:
             "node": self.node_label,
             "input_position": self.input_position,
             "input_name": self.input_name,
+            "dim": self.dim,
             "share": share,
             "samples": samples,
         }
@@ -67,6 +78,7 @@ class SampleGradients:
     shape: tuple[int, ...]
     value: torch.Tensor  # the whole gradient (the sum of the uses' shares)
     uses: list[SampleShares] = field(default_factory=list)
+    dim: int = 0  # the dim of each use's output the shares are split along (0: the sample)
 
     @property
     def sample_count(self) -> int:
@@ -116,6 +128,7 @@ class SampleGradients:
             "version": 1,
             "output": self.output_label,
             "tensor": self.label,
+            "dim": self.dim,
             "shape": list(self.shape),
             "value": self.value.tolist(),
         }
@@ -132,23 +145,25 @@ class SampleGradients:
             index = chain._unflatten(int(self.value.abs().argmax()), torch.Size(self.shape))
         found = self.element(index)
         where = f"{self.label}{format_shape(found['index'])}"
+        part = "sample {}" if self.dim == 0 else f"j[{self.dim}] = {{}}"
+        noun = "samples" if self.dim == 0 else "parts"
         lines = [
             f"d({self.output_label})/d({where}) = {format_number(found['value'], 8)}, split by "
-            "sample"
+            + ("sample" if self.dim == 0 else f"j[{self.dim}], dim {self.dim} of each use's output")
         ]
         for use in found["uses"]:
             parts = use["samples"]
             lines.append(
                 f"  via {use['node']} ({use['op']}, {use['input_name']}): "
-                f"{format_number(use['share'], digits)} = sum over {len(parts)} samples"
+                f"{format_number(use['share'], digits)} = sum over {len(parts)} {noun}"
             )
             ranked = sorted(range(len(parts)), key=lambda n: -abs(parts[n]))
             for n in ranked[:limit]:
-                lines.append(f"    sample {n}: {format_number(parts[n], digits)}")
+                lines.append(f"    {part.format(n)}: {format_number(parts[n], digits)}")
             if len(parts) > limit:
                 rest = math.fsum(parts[n] for n in ranked[limit:])
                 lines.append(
-                    f"    the other {len(parts) - limit} samples: {format_number(rest, digits)}"
+                    f"    the other {len(parts) - limit} {noun}: {format_number(rest, digits)}"
                 )
         return "\n".join(lines)
 
@@ -171,13 +186,20 @@ def gradient_by_sample(
     gradient: Any = None,
     tape: Tape | None = None,
     names: Any = None,
+    dim: int = 0,
 ) -> SampleGradients:
     """The gradient of `tensor` split by use and by sample, for all its elements at once.
 
     output, gradient, tape, names   as for `explain_gradient`
+    dim        which index of each use's output element j to split by: 0, the sample
+               (a parameter's gradient); 1, the channel of a convolution or pool, the
+               output feature of a Linear (an activation's gradient). Part k is the node's
+               backward with its gradient kept where j[dim] = k
 
-    Each use's node output must have a first dim to split (a 0-d output gives one part).
+    A use whose node output has no dim `dim` (a 0-d loss) gives one part: its whole share.
     """
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 0:
+        raise ValueError(f"gradient_by_sample: dim must be an integer >= 0, got {dim!r}")
     if not isinstance(output, Tensor) or not isinstance(tensor, Tensor):
         raise TypeError(
             "gradient_by_sample: output and tensor must be minitorch_edu Tensors, got "
@@ -210,7 +232,7 @@ def gradient_by_sample(
         records = chain._records_from_tape(tape, root, order)
     shape = torch.Size(tensor.shape)
     result = SampleGradients(
-        labels.label(output), labels.label(tensor), tuple(shape), torch.zeros(shape)
+        labels.label(output), labels.label(tensor), tuple(shape), torch.zeros(shape), dim=dim
     )
     total = None
     for node, position in users:
@@ -227,7 +249,8 @@ def gradient_by_sample(
                 input_position=position,
                 input_name=formula.input_name(position) if formula else f"input {position}",
                 share=share,
-                samples=_per_sample(record, position, shape),
+                samples=_per_part(record, position, shape, dim),
+                dim=dim,
             )
         )
     if total is not None:
@@ -235,8 +258,9 @@ def gradient_by_sample(
     return result
 
 
-def _per_sample(record: Any, position: int, shape: torch.Size) -> torch.Tensor:
-    """(N, *shape): the node's backward with its gradient kept at one sample at a time."""
+def _per_part(record: Any, position: int, shape: torch.Size, dim: int) -> torch.Tensor:
+    """(K, *shape): the node's backward with its gradient kept at j[dim] = k, for each k
+    (one part, the whole share, when its output has no dim `dim`)."""
     node = record.node
     if node._saved is None:
         raise RuntimeError(
@@ -244,20 +268,20 @@ def _per_sample(record: Any, position: int, shape: torch.Size) -> torch.Tensor:
             "backward; run it with retain_graph=True, or call without a tape"
         )
     grad = record.grad.to(record.device)
-    if grad.dim() == 0:
-        grad = grad.reshape(1)
-        squeeze = True
+    if grad.dim() > dim:
+        seeds = []
+        for k in range(grad.shape[dim]):
+            masked = torch.zeros_like(grad)
+            masked.select(dim, k).copy_(grad.select(dim, k))
+            seeds.append(masked)
     else:
-        squeeze = False
+        seeds = [grad]
     saved_needs = node.needs_input_grad
     node.needs_input_grad = tuple(i == position for i in range(len(saved_needs)))
     parts = []
     try:
         with chain._quiet():
-            for n in range(grad.shape[0]):
-                masked = torch.zeros_like(grad)
-                masked[n] = grad[n]
-                seed = masked.reshape(()) if squeeze else masked
+            for seed in seeds:
                 grads = type(node).backward(node, seed)
                 part = (grads if isinstance(grads, tuple) else (grads,))[position]
                 part = engine.sum_to_shape(chain.as_torch(part), shape)

@@ -163,8 +163,8 @@ def training_step_text(arguments: argparse.Namespace, chosen: Any) -> str:
         f"float64, seed {arguments.seed}; a batch of {arguments.batch} digits (8x8 images, "
         f"classes {target.tolist()[:12]}{' ...' if arguments.batch > 12 else ''})",
         f"loss = cross_entropy(model(images), classes) = {loss.item():.8g}",
-        f"explained: d(loss)/d({name}{list(index)}), which backward put into "
-        f"{name}.grad{list(index)}",
+        f"explained: d(loss)/d({name}{list(index)}),",
+        f"           the number backward puts into {name}.grad{list(index)}",
     ]
     parts = [
         "\n".join(header),

@@ -651,8 +651,8 @@ class Tape:
         """One row per step (index, pass, op, inputs -> outputs with shapes, formula), and
         under each row, with `values`, the numbers: whole up to `print_limit` elements,
         summarised (shape, min, max, mean, norm) above it. Lines mark where each backward
-        pass begins and ends. With `width`, a row that would be wider puts its formula on
-        a line of its own below it.
+        pass begins and ends. With `width`, when a row would be wider, every row puts its
+        formula on a line of its own below it.
         """
         limit = self.print_limit if print_limit is None else print_limit
         lines = [self._heading()]
@@ -663,24 +663,26 @@ class Tape:
         signatures = [s.signature() for s in self.steps]
         signature_width = min(max(len("inputs -> outputs"), *map(len, signatures)), 60)
         index_width = len(str(self.steps[-1].index))
-        lines.append(
-            f"{'#':>{index_width}}  {'pass':<8}  {'op':<{op_width}}  "
-            f"{'inputs -> outputs':<{signature_width}}  backward formula"
+        columns = f"{'#':>{index_width}}  {'pass':<8}  {'op':<{op_width}}  "
+        formula_width = max(len(s.formula) for s in self.steps)
+        # Formulas on lines of their own when one of them would not fit beside its row.
+        formula_below = width is not None and (
+            len(columns) + signature_width + 2 + formula_width > width
         )
+        if formula_below:
+            lines.append(f"{columns}inputs -> outputs   (formula below each row)")
+        else:
+            lines.append(f"{columns}{'inputs -> outputs':<{signature_width}}  backward formula")
         before, after = self._pass_marks()
         for step, signature in zip(self.steps, signatures):
             lines.extend(before.get(step.index, []))
-            row = (
-                f"{step.index:>{index_width}}  {step.direction:<8}  {step.op:<{op_width}}  "
-                f"{signature:<{signature_width}}  {step.formula}"
-            )
-            if width is not None and len(row) > width:
-                row = row[: len(row) - len(step.formula)].rstrip()
-                lines.append(row)
+            row = f"{step.index:>{index_width}}  {step.direction:<8}  {step.op:<{op_width}}  "
+            if formula_below:
+                lines.append(row + signature)
                 if step.formula:
                     lines.append(" " * (index_width + 2) + f"formula: {step.formula}")
             else:
-                lines.append(row)
+                lines.append(f"{row}{signature:<{signature_width}}  {step.formula}")
             if values:
                 indent = " " * (index_width + 2)
                 lines.extend(_value_lines(step, limit, digits, indent))

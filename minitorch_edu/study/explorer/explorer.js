@@ -414,9 +414,10 @@ const Explorer = (() => {
     drawChainRule(panel, step, node, index, gradient);
   }
 
-  // d loss / d x[i] = sum over the uses of x of each use's share; for a parameter each
-  // share split by sample (every element), and term by term (the elements explained when
-  // the page was recorded).
+  // d loss / d x[i] = sum over the uses of x of each use's share; each share split by
+  // sample (a parameter) or by the channel or feature of the layer using it (an
+  // activation), for every element, and term by term for the elements explained when the
+  // page was recorded.
   function drawChainRule(panel, step, node, index, gradient) {
     panel.append(element("h3", "", "chain rule"));
     const chain = element("div", "chain");
@@ -447,9 +448,11 @@ const Explorer = (() => {
     if (!record) return;
     const explained = record.explained.find((e) => Tensors.sameShape(e.index, index));
     uses.forEach((use, i) => {
-      const box = element("div", "use");
       const samples = record.by_sample.find((u) => u.node === use.node && u.position === use.position);
       const detail = explained && explained.elements[0].uses.find((u) => u.node === use.node && u.input_position === use.position);
+      // an activation's elementwise use: its one term is shown above
+      if (!samples && !detail) return;
+      const box = element("div", "use");
       const anyDetail = record.explained.map((e) => e.elements[0].uses.find((u) => u.node === use.node && u.input_position === use.position)).find(Boolean);
       box.append(element("div", "use-title", `via ${use.node} (${use.op}${samples ? ", input " + samples.input_name : ""}): ${format(shares[i], 8)}`));
       if (anyDetail && anyDetail.local_formula) {
@@ -457,7 +460,7 @@ const Explorer = (() => {
         local.append(element("span", "label", "local derivative: "), document.createTextNode(anyDetail.local_formula));
         box.append(local);
       }
-      if (samples) drawSamples(box, samples, index, shares[i]);
+      if (samples) drawSamples(box, samples, index, shares[i], selection.shape, step);
       if (detail) drawTerms(box, detail, where);
       else box.append(termsNote(node, record));
       chain.append(box);
@@ -497,26 +500,75 @@ const Explorer = (() => {
     return note;
   }
 
-  function drawSamples(box, samples, index, share) {
-    const rows = [];
+  // The name of index `dim` of a node's output elements j, from its op's formula data
+  // ("n, o, y, x": o), or j[dim].
+  function partName(step, node, op, dim) {
+    const spec = (((trace.ops || {})[op] || {}).indices || {}).out;
+    const info = graphNode(step, node);
+    if (!spec || !info) return `j[${dim}]`;
+    return indexNames(spec.split(",").map((n) => n.trim()), info.shape.length)[dim];
+  }
+
+  // The names of j's indices for an output of `rank` dims, "..." filled in: ["n", "o"] for
+  // "..., o" at rank 2; j[d] where the formula data names none.
+  function indexNames(names, rank) {
+    const open = names.indexOf("...");
+    if (open >= 0) {
+      const fill = Math.max(rank - (names.length - 1), 0);
+      names = [...names.slice(0, open), ...Array(fill).fill(null), ...names.slice(open + 1)];
+    }
+    if (names.length !== rank) names = [];
+    return Array.from({ length: rank }, (_, d) => names[d] || `j[${d}]`);
+  }
+
+  function rankOf(group) {
+    if (group.terms.length) return group.terms[0].output_index.length;
+    for (const sub of group.groups) {
+      const rank = rankOf(sub);
+      if (rank) return rank;
+    }
+    return 0;
+  }
+
+  // One use's share split into parts that add up to it: by sample n of the node's output
+  // (a parameter), or by its index `dim` (an activation: the channel or output feature).
+  function drawSamples(box, samples, index, share, shape, step) {
+    const dim = samples.dim || 0;
+    const name = dim === 0 ? "sample" : partName(step, samples.node, samples.op, dim);
+    const label = (k) => (dim === 0 ? `sample ${k}` : `${name} = ${k}`);
+    const offset = Tensors.flatIndex(shape, index);
+    if (samples.elements !== undefined && offset >= samples.elements) {
+      box.append(element("div", "note", `split by ${name}: kept for the first ${samples.elements} elements only (those the page embeds), not for this one.`));
+      return;
+    }
+    let rows = [], rest = null;
     if (samples.samples !== undefined) {
       const tensor = Tensors.get(samples.samples);
-      const inner = tensor.shape.slice(1);
-      const stride = inner.reduce((a, b) => a * b, 1);
-      const offset = Tensors.flatIndex(inner, index);
-      for (let n = 0; n < samples.count; n++) rows.push([`sample ${n}`, tensor.values[n * stride + offset]]);
-    } else {  // a big batch: the largest parts of this element, and the rest summed
+      const stride = tensor.shape.slice(1).reduce((a, b) => a * b, 1);
+      for (let n = 0; n < samples.count; n++) rows.push([label(n), tensor.values[n * stride + offset]]);
+    } else {  // many parts: the largest parts of this element, and the rest summed
       const which = Tensors.get(samples.top.samples), parts = Tensors.get(samples.top.values);
-      const inner = which.shape.slice(1);
-      const stride = inner.reduce((a, b) => a * b, 1);
-      const offset = Tensors.flatIndex(inner, index);
+      const stride = which.shape.slice(1).reduce((a, b) => a * b, 1);
       for (let k = 0; k < which.shape[0]; k++) {
-        rows.push([`sample ${which.values[k * stride + offset]}`, parts.values[k * stride + offset]]);
+        rows.push([label(which.values[k * stride + offset]), parts.values[k * stride + offset]]);
       }
-      rows.push([`the other ${samples.count - which.shape[0]} samples`, Tensors.at(Tensors.get(samples.top.rest), index)]);
+      const restTensor = Tensors.get(samples.top.rest);
+      rest = [samples.count - which.shape[0], restTensor.values[offset]];
     }
-    box.append(element("div", "note", `split by sample: sample n's part is the node's backward with the gradient it received kept at sample n (zero elsewhere); backward is linear in that gradient, so the parts add up to the share.`));
-    box.append(partsTable(["sample", "part"], rows, "sample", share));
+    const zeros = rows.filter((row) => row[1] === 0).length;
+    if (dim !== 0 && (rest || zeros > 1)) {  // an activation's element may reach few channels
+      rows = rows.filter((row) => row[1] !== 0);
+      rest = rest ? [rest[0] + zeros, rest[1]] : [zeros, 0];
+    }
+    if (rest) {
+      const what = dim === 0 ? `${rest[0]} samples` : (rest[0] === 1 ? `value of ${name}` : `${rest[0]} values of ${name}`);
+      rows.push([`${rows.length ? "the other" : "all"} ${what}${rest[1] === 0 ? " (each 0)" : ""}`, rest[1]]);
+    }
+    const node = samples.node;
+    box.append(element("div", "note", dim === 0
+      ? `split by sample: sample n's part is the node's backward with the gradient it received kept at sample n (zero elsewhere); backward is linear in that gradient, so the parts add up to the share.`
+      : `split by ${name} (index ${dim} of ${node}'s elements j, ${samples.count} in all): part ${name} = k is ${node}'s backward with the gradient it received, d${node}, kept where j[${dim}] = k (zero elsewhere); backward is linear in that gradient, so the parts add up to the share.`));
+    box.append(partsTable([dim === 0 ? "sample" : name, "part"], rows, dim === 0 ? "sample" : "part", share));
   }
 
   // The terms of a share, grouped (per sample, then per channel...), as the explanation
@@ -529,23 +581,25 @@ const Explorer = (() => {
     box.append(element("div", "note", `term by term: the share is the sum over the elements j of ${detail.node} of d${detail.node}[j] (upstream gradient) × d ${detail.node}[j] / d ${where} (local derivative): ${detail.term_count} nonzero terms, grouped by ${detail.group_names.filter((n) => n !== "...").join(", ") || "j"}.`));
     const tree = element("div", "terms");
     tree.dataset.grouping = "terms";
-    drawGroup(tree, detail.parts, detail, 0);
+    drawGroup(tree, detail.parts, detail);
     box.append(tree);
   }
 
-  function drawGroup(container, group, detail, depth) {
+  function drawGroup(container, group, detail) {
     const list = element("div", "group-parts");
     list.dataset.value = String(Tensors.number(group.value));
     let sum = 0;
-    const name = detail.group_names[depth] && detail.group_names[depth] !== "..." ? detail.group_names[depth] : "j";
+    const names = indexNames(detail.group_names, rankOf(detail.parts));
     for (const sub of group.groups) {
       const value = Tensors.number(sub.value);
       sum += value;
       const part = element("details", "part");
       part.dataset.value = String(value);
-      const summary = element("summary", "", `${name} = ${sub.index[sub.index.length - 1]}: ${format(value, 7)}  (${sub.count} term${sub.count === 1 ? "" : "s"})`);
+      // the indices this level fixes (a level that would not split is skipped: n and o)
+      const fixed = sub.index.slice(group.index.length).map((v, d) => `${names[group.index.length + d]} = ${v}`).join(", ");
+      const summary = element("summary", "", `${fixed}: ${format(value, 7)}  (${sub.count} term${sub.count === 1 ? "" : "s"})`);
       part.append(summary);
-      if (sub.opened) drawGroup(part, sub, detail, depth + 1);
+      if (sub.opened) drawGroup(part, sub, detail);
       else part.append(element("div", "note", "not opened (max_groups / max_terms when recorded)"));
       list.append(part);
     }
