@@ -206,13 +206,6 @@ def _padding_and_infinite_weight(args: tuple, kwargs: dict) -> bool:
     return bool(kwargs.get("padding")) and not bool(args[1].isfinite().all())
 
 
-def _not_finite_and_unit_stride(args: tuple, kwargs: dict) -> bool:
-    stride = kwargs.get("stride", 1)
-    unit = all(s == 1 for s in stride) if isinstance(stride, tuple | list) else stride == 1
-    tensors = [x for x in args[:2] if _tensor(x)]
-    return unit and not all(bool(x.isfinite().all()) for x in tensors)
-
-
 def _minus_infinity_and_padding(args: tuple, kwargs: dict) -> bool:
     return bool(kwargs.get("padding")) and bool((args[0] == -math.inf).any())
 
@@ -318,18 +311,6 @@ FUZZ_EXCEPTIONS: list[FuzzException] = [
             _padding_and_infinite_weight,
             "zero padding against an infinite weight: torch's kernel skips the padded taps "
             "(0 * inf is never formed), ours multiplies the padded zeros (0 * inf = nan)",
-        )
-        for op in ("conv1d", "conv2d")
-    ),
-    *(
-        FuzzException(
-            op,
-            "disagree",
-            _not_finite_and_unit_stride,
-            "an infinite or nan input or weight, stride 1: our gradients run over flat rows, "
-            "where windows that wrap past a row's end (computed, then thrown away) and the "
-            "zeros framing the output gradient meet inf as 0 * inf = nan; torch's kernel forms "
-            "the products of real windows only",
         )
         for op in ("conv1d", "conv2d")
     ),

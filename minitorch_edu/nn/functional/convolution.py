@@ -55,6 +55,11 @@ the same way:
     E = Wf @ Gh                             Wf[(j', c), (i', o)] = W[o, c, kh - 1 - i', kw - 1 - j']
     dx[c, q] = sum over j' of E[(j', c), q + j' * dw]
 
+Those products also multiply real numbers by the zeros of wrapped windows and of the
+framing, products the definition does not have: harmless for finite numbers, but 0 * inf =
+nan. So an input (for dW) or weight (for dx) holding an inf or nan takes the columns
+(`rows_are_exact`), as does every tensor off the CPU, where looking would make the host wait.
+
 All of them take their copies again in backward (from the saved input) rather than keeping
 them, and lower a large batch a slice of samples at a time, so the copies never take much
 memory.
@@ -131,21 +136,36 @@ def choose_lowering(
     output_size: Sequence[int],
     padded_size: Sequence[int],
     groups: int,
-) -> tuple[str, str]:
-    """(layout of the forward's columns, way to the gradients of weight and input).
+) -> tuple[str, str, str]:
+    """(layout of the forward's columns, way to dW, way to dx), from the shapes alone.
 
     Columns: CHANNELS_LAST when a window's row of channels, kw * C/groups numbers, is at
     least LONG_ROW long or a stride is above 1; NCHW otherwise (rows of OH * OW numbers).
-    Gradients: ROWS when every stride is 1, there is one group, and the padded input has at
-    most WRAP_LIMIT times as many positions as the output (the flat positions computed and
-    thrown away stay few); CHANNELS_LAST columns and col2im otherwise.
+    Gradients by ROWS need every stride 1, one group, and a padded input with at most
+    WRAP_LIMIT times as many positions as the output (the flat positions computed and thrown
+    away stay few); dW takes them only when window rows are short as well (long rows make
+    the channels-last columns cheaper to copy than the products over flat rows are to run).
+    Otherwise CHANNELS_LAST columns (dW) and col2im (dx).
     """
     long_rows = kernel_size[-1] * channels_per_group >= LONG_ROW
     unit_stride = all(s == 1 for s in stride)
     columns = NCHW if unit_stride and not long_rows else CHANNELS_LAST
     few_wrapped = math.prod(padded_size) <= WRAP_LIMIT * math.prod(output_size)
     rows = unit_stride and groups == 1 and few_wrapped
-    return columns, (ROWS if rows else CHANNELS_LAST)
+    weight_way = ROWS if rows and not long_rows else CHANNELS_LAST
+    return columns, weight_way, (ROWS if rows else CHANNELS_LAST)
+
+
+def rows_are_exact(tensor: torch.Tensor) -> bool:
+    """Whether the gradients by row copies may read `tensor` (the input for dW, the weight
+    for dx): only when its numbers are all finite, and known to be on the host.
+
+    The flat-row products multiply real numbers by the zeros that stand for wrapped windows
+    and framing, products the definition does not have. With finite numbers they add 0; an
+    inf or nan would make 0 * inf = nan where torch has none. Looking at the numbers of a
+    tensor on a GPU would make the host wait for it, so there the columns are used.
+    """
+    return tensor.device.type == "cpu" and bool(torch.isfinite(tensor).all())
 
 
 # ---------------------------------------------------------------------- NCHW columns
@@ -467,9 +487,10 @@ class Convolution(Function):
         out_channels, channels_per_group, *kernel_size = weight.shape
         size = conv_output_size(input.shape[2:], kernel_size, stride, padding, dilation)
         padded_size = [n + a + b for n, (a, b) in zip(input.shape[2:], padding)]
-        columns, gradients = choose_lowering(
+        lowering = choose_lowering(
             channels_per_group, kernel_size, stride, size, padded_size, groups
         )
+        columns = lowering[0]
         if columns == NCHW:
             out = _nchw_forward(_pad(input, padding), weight, size, stride, dilation, groups)
         else:
@@ -478,7 +499,7 @@ class Convolution(Function):
         if bias is not None:
             out += bias.reshape(out_channels, *(1,) * d)
         ctx.geometry = (stride, padding, dilation, groups)
-        ctx.lowering = (columns, gradients)
+        ctx.lowering = lowering
         ctx.save_for_backward(input, weight, bias)
         return out
 
@@ -489,18 +510,18 @@ class Convolution(Function):
             return _gradients_by_ops(ctx, input, weight, bias, grad)
         need_input, need_weight, need_bias = ctx.needs_input_grad
         stride, padding, dilation, groups = ctx.geometry
-        _, gradients = ctx.lowering
+        _, weight_way, input_way = ctx.lowering
         padded_size = [n + a + b for n, (a, b) in zip(input.shape[2:], padding)]
         grad_input = grad_weight = grad_bias = None
         if need_bias:
             grad_bias = grad.sum((0, *range(2, grad.dim())))
-        if need_weight and gradients == ROWS:
+        if need_weight and weight_way == ROWS and rows_are_exact(input):
             grad_weight = _rows_weight_grad(grad, _pad(input, padding), weight, dilation)
         elif need_weight:
             padded = pad_channels_last(input, padding)
             grad_weight = _channels_last_weight_grad(grad, padded, weight, stride, dilation, groups)
         if need_input:
-            if gradients == ROWS:
+            if input_way == ROWS and rows_are_exact(weight):
                 grad_padded = _rows_input_grad(grad, weight, padded_size, dilation)
             else:
                 grad_padded = _channels_last_input_grad(
