@@ -84,11 +84,13 @@ def sliced_convolutions(draw, spatial_dims: int):
         (n - dl * (k - 1) - 1) // s + 1
         for n, k, s, dl in zip(padded, kernel_size, stride, dilation)
     ]
-    # numbers per sample: columns; row copies of the input (dW) and of the framed gradient (dx)
+    # numbers per sample: columns; row copies of the input and the gradient at flat positions
+    # (dW); row copies of the framed gradient (dx)
     per_sample = [in_channels * math.prod(kernel_size) * math.prod(outputs)]
     row_taps = math.prod(kernel_size[:-1])
     if lowering[1] == ROWS:
-        per_sample.append(row_taps * in_channels * math.prod(outputs[:-1]) * padded[-1])
+        flat_positions = math.prod(outputs[:-1]) * padded[-1]
+        per_sample.append((row_taps * in_channels + out_channels) * flat_positions)
     if lowering[2] == ROWS:
         per_sample.append(row_taps * out_channels * math.prod(padded))
     samples_per_slice = draw(st.integers(1, batch - 1))

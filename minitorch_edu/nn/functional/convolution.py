@@ -263,16 +263,14 @@ def _rows_weight_grad(grad, padded, weight, dilation):
     d, taps = len(kernel_size), kernel_size[-1]
     output_size = grad.shape[2:]
     positions = flat_positions(output_size, padded_size)
-    flat_grad = _grad_at_flat_positions(grad, padded_size)
     row_taps = math.prod(kernel_size[:-1]) * channels
     grad_weight = weight.new_zeros(taps, out_channels, row_taps)  # [j, o, (i, c)]
-    for samples in sample_slices(batch, row_taps * positions):
+    for samples in sample_slices(batch, (row_taps + out_channels) * positions):
         rows = row_copies(padded, kernel_size, dilation, output_size, samples)
-        length = (samples.stop - samples.start) * positions
-        shifted = shifted_runs(rows, taps, dilation[-1], length).transpose(1, 2)
-        columns = flat_grad[:, samples.start * positions : samples.start * positions + length]
+        columns = _grad_at_flat_positions(grad[samples], padded_size)
+        shifted = shifted_runs(rows, taps, dilation[-1], columns.shape[1]).transpose(1, 2)
         grad_weight += torch.bmm(columns.expand(taps, -1, -1), shifted)
-        del rows  # before the next slice's copies are made
+        del rows, columns  # before the next slice's copies are made
     grad_weight = grad_weight.view(taps, out_channels, *kernel_size[:-1], channels)
     return grad_weight.permute(1, d + 1, *range(2, d + 1), 0).contiguous()
 
@@ -288,24 +286,25 @@ def _rows_input_grad(grad, weight, padded_size, dilation):
     # G framed by zeros: each sample's outputs at the top left of a padded-size plane, after
     # `lead` zeros, so that a window reaching before a plane reads zeros.
     lead = sum(dl * (k - 1) * step for k, dl, step in zip(kernel_size, dilation, steps))
-    framed = grad.new_zeros(out_channels, lead + batch * plane)
     inside = tuple(slice(0, n) for n in output_size)
-    framed[:, lead:].view(out_channels, batch, *padded_size)[
-        (slice(None), slice(None), *inside)
-    ] = grad.transpose(0, 1)
     # The kernel turned around: Wf[(j', c), (i', o)] = W[o, c, kh - 1 - i', kw - 1 - j'].
     turned = weight.flip(list(range(2, 2 + d))).permute(d + 1, 1, *range(2, d + 1), 0)
     turned = turned.reshape(taps * channels, -1)
     shift = dilation[-1] * (taps - 1)
     row_taps = math.prod(kernel_size[:-1]) * out_channels
     grad_flat = grad.new_empty(channels, batch * plane)
-    for samples in sample_slices(batch, row_taps * plane):
-        length = (samples.stop - samples.start) * plane
+    for samples in sample_slices(batch, row_taps * plane):  # the framed slice adds 1 / kh
+        count = samples.stop - samples.start
+        length = count * plane
+        framed = grad.new_zeros(out_channels, lead + length)
+        framed[:, lead:].view(out_channels, count, *padded_size)[
+            (slice(None), slice(None), *inside)
+        ] = grad[samples].transpose(0, 1)
         rows = framed.as_strided(
             (*kernel_size[:-1], out_channels, length + shift),
             (*(dl * step for dl, step in zip(dilation[:-1], steps[:-1])), framed.stride(0), 1),
-            samples.start * plane,
         ).reshape(row_taps, length + shift)  # Gh[(i', o), q]: the one copy
+        del framed
         runs = turned @ rows  # E[(j', c), q], rows of length + shift
         del rows
         # dx[c, q] = sum over j' of E[(j', c), q + j' * dw]: one sum over shifted runs
