@@ -3,9 +3,9 @@
 `Convolution` holds at most COLUMNS_BUDGET numbers as columns, so large batches are lowered
 in slices of samples. The budget is shrunk here so that every drawn batch is cut into several
 slices (down to one sample each), each of the layouts `choose_lowering` picks from is forced
-in turn (NCHW or channels-last columns for forward and dW; the input gradient by row copies
-or by channels-last columns and col2im), and the forward value and the gradients of input,
-weight and bias are compared with torch's in float64.
+in turn (NCHW or channels-last columns forward; the gradients by row copies or by
+channels-last columns and col2im), and the forward value and the gradients of input, weight
+and bias are compared with torch's in float64.
 """
 
 import math
@@ -23,12 +23,14 @@ from minitorch_edu.testing import assert_matches_torch
 from minitorch_edu.testing import strategies as mts
 
 NCHW, CHANNELS_LAST, ROWS = convolution.NCHW, convolution.CHANNELS_LAST, convolution.ROWS
-# (columns of the forward and dW, way to dx)
+# (forward's columns, way to dW, way to dx)
 LOWERINGS = [
-    (NCHW, ROWS),
-    (NCHW, CHANNELS_LAST),
-    (CHANNELS_LAST, ROWS),
-    (CHANNELS_LAST, CHANNELS_LAST),
+    (NCHW, ROWS, ROWS),
+    (NCHW, CHANNELS_LAST, CHANNELS_LAST),
+    (NCHW, CHANNELS_LAST, ROWS),
+    (CHANNELS_LAST, ROWS, ROWS),
+    (CHANNELS_LAST, CHANNELS_LAST, ROWS),
+    (CHANNELS_LAST, CHANNELS_LAST, CHANNELS_LAST),
 ]
 
 
@@ -59,7 +61,7 @@ def columns_budget(numbers: int, lowering=None):
 def sliced_convolutions(draw, spatial_dims: int):
     d = spatial_dims
     lowering = draw(st.sampled_from(LOWERINGS))
-    by_rows = lowering[1] == ROWS  # stride 1 and one group only
+    by_rows = ROWS in lowering  # stride 1 and one group only
     groups = 1 if by_rows else draw(st.sampled_from([1, 1, 2]))
     in_channels = groups * draw(st.integers(1, 2))
     out_channels = groups * draw(st.integers(1, 2))
@@ -82,11 +84,15 @@ def sliced_convolutions(draw, spatial_dims: int):
         (n - dl * (k - 1) - 1) // s + 1
         for n, k, s, dl in zip(padded, kernel_size, stride, dilation)
     ]
-    # numbers per sample: columns; row copies of the framed gradient (dx, half the budget)
+    # numbers per sample: columns; row copies of the input and the gradient at flat positions
+    # (dW); row copies of the framed gradient (dx)
     per_sample = [in_channels * math.prod(kernel_size) * math.prod(outputs)]
-    if by_rows:
-        row_taps = math.prod(kernel_size[:-1])
-        per_sample.append(2 * row_taps * out_channels * math.prod(padded))
+    row_taps = math.prod(kernel_size[:-1])
+    if lowering[1] == ROWS:
+        flat_positions = math.prod(outputs[:-1]) * padded[-1]
+        per_sample.append((row_taps * in_channels + out_channels) * flat_positions)
+    if lowering[2] == ROWS:
+        per_sample.append(2 * row_taps * out_channels * math.prod(padded))  # half the budget
     samples_per_slice = draw(st.integers(1, batch - 1))
     budget = min(per_sample) * samples_per_slice  # every copy is cut into two slices at least
     return x, weight, bias, options, budget, lowering
@@ -124,32 +130,31 @@ def test_sample_slices_cover_the_batch_once_within_the_budget():
 def test_the_lowering_rule_picks_what_it_states():
     choose = convolution.choose_lowering
     # LeNet's first layer: one channel, so a window row is 5 numbers: NCHW columns, rows.
-    assert choose(1, (5, 5), (1, 1), (28, 28), (32, 32), 1) == (NCHW, ROWS)
-    # Its second: 6 channels, a window row of 30 numbers: channels-last columns.
-    assert choose(6, (5, 5), (1, 1), (10, 10), (14, 14), 1) == (CHANNELS_LAST, ROWS)
-    # Stride 2, or two groups: channels last both ways (row copies need stride 1, one group).
-    assert choose(32, (3, 3), (2, 2), (7, 7), (16, 16), 1) == (CHANNELS_LAST, CHANNELS_LAST)
-    assert choose(8, (3, 3), (1, 1), (7, 7), (9, 9), 2) == (CHANNELS_LAST, CHANNELS_LAST)
+    assert choose(1, (5, 5), (1, 1), (28, 28), (32, 32), 1) == (NCHW, ROWS, ROWS)
+    # Its second: 6 channels, a window row of 30 numbers: channels-last columns, also for dW.
+    assert choose(6, (5, 5), (1, 1), (10, 10), (14, 14), 1) == (CHANNELS_LAST, CHANNELS_LAST, ROWS)
+    # Stride 2, or two groups: channels last every way (row copies need stride 1, one group).
+    assert choose(32, (3, 3), (2, 2), (7, 7), (16, 16), 1) == (CHANNELS_LAST,) * 3
+    assert choose(8, (3, 3), (1, 1), (7, 7), (9, 9), 2) == (CHANNELS_LAST,) * 3
     # A 5x5 kernel on an 8x8 input: 64 flat positions for 16 outputs, just few enough.
-    assert choose(1, (5, 5), (1, 1), (4, 4), (8, 8), 1) == (NCHW, ROWS)
+    assert choose(1, (5, 5), (1, 1), (4, 4), (8, 8), 1) == (NCHW, ROWS, ROWS)
     # A 6x6 kernel on a 9x9 input: 81 flat positions for 16 outputs, too many.
-    assert choose(1, (6, 6), (1, 1), (4, 4), (9, 9), 1) == (NCHW, CHANNELS_LAST)
+    assert choose(1, (6, 6), (1, 1), (4, 4), (9, 9), 1) == (NCHW, CHANNELS_LAST, CHANNELS_LAST)
     # conv1d: the padded length against the output length.
-    assert choose(4, (3,), (1,), (10,), (12,), 1) == (NCHW, ROWS)
+    assert choose(4, (3,), (1,), (10,), (12,), 1) == (NCHW, ROWS, ROWS)
 
 
 @pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
 @pytest.mark.parametrize("where", ["input", "weight"])
 def test_non_finite_numbers_take_the_columns_and_match_torch(value, where):
-    """The input gradient by row copies multiplies the weight by wrapped windows' zeros
-    (0 * inf = nan): a weight with an inf or nan takes the columns, as exact as torch. An
-    input with one goes through the columns of forward and dW, which read real windows only."""
+    """Row copies multiply wrapped windows' zeros by real numbers (0 * inf = nan): an input
+    (for dW) or a weight (for dx) with an inf or nan takes the columns, as exact as torch."""
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(2, 1, 7, 7, dtype=torch.float64, generator=generator)
     weight = torch.randn(3, 1, 3, 3, dtype=torch.float64, generator=generator)
     # a number that wrapped windows read (first column) and one that the framing meets
     (x if where == "input" else weight)[0, 0, 2, 0] = value
-    assert convolution.choose_lowering(1, (3, 3), (1, 1), (5, 5), (7, 7), 1) == (NCHW, ROWS)
+    assert convolution.choose_lowering(1, (3, 3), (1, 1), (5, 5), (7, 7), 1) == (NCHW, ROWS, ROWS)
     ours_x, ours_w = (mt.tensor(t, requires_grad=True) for t in (x, weight))
     theirs_x, theirs_w = (t.clone().requires_grad_() for t in (x, weight))
     F.conv2d(ours_x, ours_w).sum().backward()
