@@ -6,6 +6,7 @@
     python -m benchmarks --list                # the case names
     python -m benchmarks compare OLD.json NEW.json
     python -m benchmarks phases --model cnn --batch 64 --kernels   # one step, by phase
+    python -m benchmarks phases --model cnn --layers               # and each layer alone
     python -m benchmarks explore               # the explorer: record, write, page size, ready
     python -m benchmarks explain --model cnn --batch 64            # explain_gradient's time
     python -m benchmarks startup               # how fast the command line answers
@@ -232,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
         parser.add_argument("--threads", type=int, default=2)
         parser.add_argument("--kernels", action="store_true", help="also the torch kernels (mt)")
+        parser.add_argument("--layers", action="store_true", help="also each layer alone")
         parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall", help="as below")
         options = parser.parse_args(argv[1:])
         if options.clock == "cpu" and options.threads != 1:
@@ -242,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             phases.report(options.model, options.batch, device, dtype, clock=CLOCKS[options.clock])
         )
+        if options.layers:
+            print(phases.layer_report(options.model, options.batch, device, dtype))
         if options.kernels:
             print(phases.kernel_profile(options.model, options.batch, device, dtype))
         return 0

@@ -10,6 +10,10 @@ A training step is five phases, timed one by one on both sides (interleaved, med
 
 Then, for minitorch_edu's side only, the torch kernels under it, by self time (torch's
 profiler): which arithmetic the step is made of. docs/performance.md reads such a profile.
+
+With --layers, each layer of the model alone, forward and backward, both sides: the layer is
+fed the activation that reaches it in the step (from torch's side) and sent back a fixed
+gradient, so that a phase's difference can be laid at the layers' doors.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Callable
 
 import torch
 
+import minitorch_edu as mt
 import minitorch_edu.nn as mnn
 from benchmarks.cases import OPTIMIZERS, SIDES, _model, lenet, mlp
 
@@ -127,4 +132,77 @@ def report(
         lines.append(f"{phase:<11}{ours:>9.3f}{theirs:>9.3f}{ours - theirs:>+12.3f}")
     total_mt, total_torch = sum(times["mt"]), sum(times["torch"])
     lines.append(f"{'sum':<11}{total_mt:>9.3f}{total_torch:>9.3f}{total_mt - total_torch:>+12.3f}")
+    return "\n".join(lines)
+
+
+def _layer_pass(side, layer, x, needs_grad, grad, clock) -> tuple[float, float]:
+    """Seconds of one forward and one backward of `layer` alone, on input x."""
+    leaf = mt.tensor(x, requires_grad=needs_grad) if side == "mt" else x.clone()
+    if side == "torch":
+        leaf.requires_grad_(needs_grad)
+    t0 = clock()
+    result = layer(leaf)
+    t1 = clock()
+    result.backward(grad)
+    return t1 - t0, clock() - t1
+
+
+def layer_times(
+    model_name: str,
+    batch: int,
+    device: torch.device,
+    dtype: torch.dtype,
+    steps: int = 100,
+    read_clock: Callable[[], float] = time.perf_counter,
+) -> list[tuple[str, list[float]]]:
+    """Per layer: (name, median ms [forward mt, forward torch, backward mt, backward torch]).
+
+    Each layer runs alone on the activation that reaches it in the step. The first layer's
+    input needs no gradient (as in the step); every other layer's does."""
+    make, input_shape = MODELS[model_name]
+    generator = torch.Generator().manual_seed(0)
+    activation = torch.randn((batch, *input_shape), generator=generator).to(device, dtype)
+    models = {side: _model(make, side, device, dtype) for side in SIDES}
+
+    def clock() -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return read_clock()
+
+    rows = []
+    for index, layers in enumerate(zip(models["mt"], models["torch"])):
+        x, needs_grad = activation, index > 0
+        with torch.no_grad():
+            out = layers[1](x)
+        grad = torch.randn(out.shape, generator=generator).to(device, dtype)
+
+        for side, layer in zip(SIDES, layers):
+            for _ in range(5):  # warm-up
+                _layer_pass(side, layer, x, needs_grad, grad, clock)
+        samples: dict[str, list[tuple[float, float]]] = {side: [] for side in SIDES}
+        for _ in range(steps):
+            for side, layer in zip(SIDES, layers):
+                samples[side].append(_layer_pass(side, layer, x, needs_grad, grad, clock))
+        medians = [
+            statistics.median(run[phase] for run in samples[side]) * 1e3
+            for phase in (0, 1)
+            for side in SIDES
+        ]
+        rows.append((f"{index} {type(layers[0]).__name__}", medians))
+        activation = out
+    return rows
+
+
+def layer_report(model_name: str, batch: int, device: torch.device, dtype: torch.dtype) -> str:
+    lines = [
+        f"{model_name} layers, batch {batch}: median ms, each layer alone",
+        f"{'layer':<14}{'fwd mt':>9}{'torch':>9}{'bwd mt':>9}{'torch':>9}{'mt - torch':>12}",
+    ]
+    totals = [0.0] * 4
+    for name, times in layer_times(model_name, batch, device, dtype):
+        totals = [t + v for t, v in zip(totals, times)]
+        difference = times[0] + times[2] - times[1] - times[3]
+        lines.append(f"{name:<14}" + "".join(f"{v:>9.3f}" for v in times) + f"{difference:>+12.3f}")
+    difference = totals[0] + totals[2] - totals[1] - totals[3]
+    lines.append(f"{'sum':<14}" + "".join(f"{v:>9.3f}" for v in totals) + f"{difference:>+12.3f}")
     return "\n".join(lines)

@@ -83,6 +83,12 @@ def test_phase_report_names_every_phase():
         assert phase in text
 
 
+def test_layer_report_times_every_layer_of_the_model():
+    rows = phases.layer_times("cnn", 2, torch.device("cpu"), torch.float32, steps=2)
+    assert [name.split()[1] for name, _ in rows] == [type(m).__name__ for m in phases.lenet()]
+    assert all(len(times) == 4 and min(times) > 0 for _, times in rows)
+
+
 def test_the_explain_benchmark_runs():
     from benchmarks import explain
 

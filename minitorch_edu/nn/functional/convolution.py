@@ -16,25 +16,15 @@ own, so those three lines are differentiable to any order.
 
 `Convolution` below computes the same numbers as one node, with memory laid out for speed.
 A matrix product needs its operands laid out as matrices, and the windows view is not one
-(windows overlap), so its numbers are copied once into a matrix of columns (im2col) and the
-layer becomes one product. How fast that copy runs depends on how long the runs of
-consecutive numbers it copies are, so there are two layouts, and `choose_lowering` picks one:
+(windows overlap), so the forward copies its numbers once into a matrix of columns (im2col)
+and the layer becomes one product. How fast that copy runs depends on how long the runs of
+consecutive numbers it copies are, so there are two layouts (`choose_lowering` picks):
 
-flat windows (stride 1): flatten each channel of the padded input, p = y * Wp + x. The
-window at output position p reads p + i * dh * Wp + j * dw, so each row of the columns is
-one run of L consecutive input numbers:
+NCHW columns (stride 1, short window rows): a row of the columns is one kernel offset's
+view of a channel, OH * OW numbers, and each sample is one product:
 
-    cols[n, (c, i, j), p] = flat[n, c, p + i * dh * Wp + j * dw]      p < L = (OH - 1) * Wp + OW
-    full[n] = W @ cols[n]                   W: (O, C * kh * kw), full[n]: (O, L)
-    out[n, o, y, x] = full[n, o, y * Wp + x]                           (a strided view)
-
-The Wp - OW positions past the end of each output row are windows that wrap into the next
-input row: computed and never read. In backward the output gradient is laid out the same way
-(zero at those places), and col2im adds one run of L numbers per kernel offset:
-
-    dW       = sum over n of G[n] @ cols[n]^T
-    dcols[n] = W^T @ G[n]
-    dflat[n, c, i * dh * Wp + j * dw : ... + L] += dcols[n, (c, i, j), :]
+    cols[n, (c, i, j), (y, x)] = padded[n, c, y + i * dh, x + j * dw]
+    out[n] = W @ cols[n]                    W: (O, C * kh * kw)
 
 channels last (any stride): with the channels as the last dim, a window's row of kw * C
 numbers is one run, and every output position of the batch is a row of one product:
@@ -46,8 +36,33 @@ numbers is one run, and every output position of the batch is a row of one produ
 
 and out_cl (N, OH, OW, O) is copied back to the (N, O, OH, OW) layout.
 
-Both take the columns again in backward (from the saved input) rather than keeping them,
-and lower a large batch a slice of samples at a time, so the columns never take much memory.
+The gradients by row copies (stride 1): flatten each sample's padded input, p = y * Wp + x.
+The window at p reads p + i * dh * Wp + j * dw, so a kernel column j only shifts where a run
+of flat positions starts, and a matrix product can read the shifted run where it lies; only
+the kernel rows are copied (kh copies of the input, not kh * kw):
+
+    R[(i, c), (n, p)] = flat[n, c, p + i * dh * Wp]        p < P = OH * Wp
+    G[o, (n, p)] = grad[n, o, y, x] at p = y * Wp + x, 0 at x >= OW
+    dW[o, c, i, j] = sum over (n, p) of G[o, (n, p)] * R[(i, c), (n, p) + j * dw]
+
+one product per j, all in one batched matmul. The Wp - OW positions past the end of each
+output row are windows that wrap into the next input row: their gradient is zero. The input
+gradient is the transposed convolution: the output gradient framed by zeros in planes of the
+padded size (Gz), correlated with the kernel turned around (i' = kh - 1 - i, j' = kw - 1 - j)
+the same way:
+
+    Gh[(i', o), q] = Gz[o, q + i' * dh * Wp]
+    E = Wf @ Gh                             Wf[(j', c), (i', o)] = W[o, c, kh - 1 - i', kw - 1 - j']
+    dx[c, q] = sum over j' of E[(j', c), q + j' * dw]
+
+Those products also multiply real numbers by the zeros of wrapped windows and of the
+framing, products the definition does not have: harmless for finite numbers, but 0 * inf =
+nan. So an input (for dW) or weight (for dx) holding an inf or nan takes the columns
+(`rows_are_exact`), as does every tensor off the CPU, where looking would make the host wait.
+
+All of them take their copies again in backward (from the saved input) rather than keeping
+them, and lower a large batch a slice of samples at a time, so the copies never take much
+memory.
 """
 
 from __future__ import annotations
@@ -75,7 +90,10 @@ _OFFSETS = {1: "j", 2: "ij"}
 
 NCHW = "NCHW columns"
 CHANNELS_LAST = "channels last"
-FLAT = "flat runs"
+ROWS = "row copies"
+# The gradients by row copies compute every flat position of the padded input; past this
+# many times the output's positions, col2im over channels-last columns is cheaper.
+WRAP_LIMIT = 4
 # A window row of at least this many numbers (one 64-byte cache line of float32) makes the
 # channels-last columns fast to copy.
 LONG_ROW = 16
@@ -88,7 +106,7 @@ def _flat_amounts(padding: Sequence[tuple[int, int]]) -> list[int]:
 
 # The columns hold kh * kw numbers for each input number they come from, so the batch is
 # lowered a slice of samples at a time: at most this many numbers are held as columns.
-COLUMNS_BUDGET = 2**18
+COLUMNS_BUDGET = 2**19
 
 
 def sample_slices(batch: int, numbers_per_sample: int) -> list[slice]:
@@ -111,31 +129,47 @@ def conv_output_size(
     )
 
 
-def flat_length(output_size: Sequence[int], padded_size: Sequence[int]) -> int:
-    """L: the flat positions from the first output position to the last (stride 1)."""
-    steps = row_major_strides(padded_size)
-    return sum((size - 1) * step for size, step in zip(output_size, steps)) + 1
-
-
 def choose_lowering(
     channels_per_group: int,
     kernel_size: Sequence[int],
     stride: Sequence[int],
     output_size: Sequence[int],
     padded_size: Sequence[int],
-) -> tuple[str, str]:
-    """(layout of the columns, way to the input gradient).
+    groups: int,
+) -> tuple[str, str, str]:
+    """(layout of the forward's columns, way to dW, way to dx), from the shapes alone.
 
     Columns: CHANNELS_LAST when a window's row of channels, kw * C/groups numbers, is at
     least LONG_ROW long or a stride is above 1; NCHW otherwise (rows of OH * OW numbers).
-    Input gradient: FLAT runs when every stride is 1 and the wrap-around positions at most
-    double the work (L <= 2 * output positions); CHANNELS_LAST col2im otherwise.
+    Gradients by ROWS need every stride 1, one group, and a padded input with at most
+    WRAP_LIMIT times as many positions as the output (the flat positions computed and thrown
+    away stay few); dW takes them only when window rows are short as well (long rows make
+    the channels-last columns cheaper to copy than the products over flat rows are to run).
+    Otherwise CHANNELS_LAST columns (dW) and col2im (dx).
     """
     long_rows = kernel_size[-1] * channels_per_group >= LONG_ROW
     unit_stride = all(s == 1 for s in stride)
     columns = NCHW if unit_stride and not long_rows else CHANNELS_LAST
-    cheap_wrap = flat_length(output_size, padded_size) <= 2 * math.prod(output_size)
-    return columns, (FLAT if unit_stride and cheap_wrap else CHANNELS_LAST)
+    few_wrapped = math.prod(padded_size) <= WRAP_LIMIT * math.prod(output_size)
+    rows = unit_stride and groups == 1 and few_wrapped
+    weight_way = ROWS if rows and not long_rows else CHANNELS_LAST
+    return columns, weight_way, (ROWS if rows else CHANNELS_LAST)
+
+
+def rows_are_exact(tensor: torch.Tensor) -> bool:
+    """Whether the gradients by row copies may read `tensor` (the input for dW, the weight
+    for dx): only when its numbers are all finite, and known to be on the host.
+
+    The flat-row products multiply real numbers by the zeros that stand for wrapped windows
+    and framing, products the definition does not have. With finite numbers they add 0; an
+    inf or nan would make 0 * inf = nan where torch has none. Looking at the numbers of a
+    tensor on a GPU would make the host wait for it, so there the columns are used.
+
+    One sum tells: an inf or nan anywhere makes the sum inf or nan (inf - inf = nan), so a
+    finite sum means finite numbers; a sum that overflows only sends finite numbers to the
+    columns. (torch.isfinite(tensor).all() reads the same, several times slower.)
+    """
+    return tensor.device.type == "cpu" and bool(tensor.sum().isfinite())
 
 
 # ---------------------------------------------------------------------- NCHW columns
@@ -175,69 +209,111 @@ def _nchw_forward(padded, weight, output_size, stride, dilation, groups):
     return out.view(batch, out_channels, *output_size)
 
 
-def _nchw_weight_grad(grad, padded, weight, stride, dilation, groups):
-    batch, channels = padded.shape[:2]
-    out_channels, kernel_size = weight.shape[0], weight.shape[2:]
-    output_size = grad.shape[2:]
-    positions = math.prod(output_size)
-    grad_rows = grad.reshape(batch, groups, out_channels // groups, positions)
-    grad_weight = None
-    for samples in sample_slices(batch, channels * math.prod(kernel_size) * positions):
-        # The columns again (cheaper than keeping them): this slice's share of dW.
-        cols = nchw_columns(padded[samples], kernel_size, stride, dilation, output_size, groups)
-        share = (grad_rows[samples] @ cols.transpose(-1, -2)).sum(0)
-        del cols  # before the next buffer is made: one slice's worth at a time
-        grad_weight = share if grad_weight is None else grad_weight.add_(share)
-    if grad_weight is None:  # an empty batch has no slices: its dW is zero
-        return weight.new_zeros(weight.shape)
-    return grad_weight.reshape(weight.shape)
+# ---------------------------------------------------------------------- row copies
+def flat_positions(output_size: Sequence[int], padded_size: Sequence[int]) -> int:
+    """P: the flat positions of one sample that hold its outputs (stride 1): the output's
+    rows at the padded width, P = OH * Wp (conv1d: the padded length)."""
+    return math.prod(output_size[:-1]) * padded_size[-1]
 
 
-# ---------------------------------------------------------------------- flat runs
-def flat_col2im(
-    grad_cols: torch.Tensor,
-    grad_flat: torch.Tensor,
+def row_copies(
+    padded: torch.Tensor,
     kernel_size: Sequence[int],
     dilation: Sequence[int],
-    padded_size: Sequence[int],
-) -> None:
-    """Add each row of grad_cols (n, g, (c, *offset), L) into grad_flat (n, C, Hp * Wp) at
-    the run of L positions that kernel offset's windows read: one addition per offset.
-    Overlapping windows add up; numbers no window read get nothing."""
-    batch, channels = grad_flat.shape[:2]
-    length = grad_cols.shape[-1]
+    output_size: Sequence[int],
+    samples: slice,
+) -> torch.Tensor:
+    """R[(i, c), n * P + p] = padded[n, c, flat p + i * dh * Wp] for p < P, from a contiguous
+    (N, C, *padded size) input and the slice `samples` of its batch; then dw * (kw - 1)
+    zeros, so that every column shift of the last position still reads inside R."""
+    batch, channels, *padded_size = padded.shape
     steps = row_major_strides(padded_size)
-    runs = grad_cols.reshape(batch, channels, *kernel_size, length)
-    for offset in itertools.product(*(range(k) for k in kernel_size)):
-        start = sum(o * dl * step for o, dl, step in zip(offset, dilation, steps))
-        grad_flat[:, :, start : start + length].add_(runs[(slice(None), slice(None), *offset)])
+    plane, positions = math.prod(padded_size), flat_positions(output_size, padded_size)
+    count = samples.stop - samples.start
+    shift = dilation[-1] * (kernel_size[-1] - 1)
+    rows = padded.new_empty(math.prod(kernel_size[:-1]) * channels, count * positions + shift)
+    rows[:, count * positions :].zero_()
+    source = padded.as_strided(
+        (*kernel_size[:-1], channels, count, positions),
+        (*(dl * step for dl, step in zip(dilation[:-1], steps[:-1])), plane, channels * plane, 1),
+        padded.storage_offset() + samples.start * channels * plane,
+    )
+    rows[:, : count * positions].view(source.shape).copy_(source)  # the one copy
+    return rows
 
 
-def _flat_grad_output(grad, padded_size, groups):
-    """The output gradient at the flat positions y * Wp + x: (N, g, O/g, L), with zeros at
-    the wrap-around positions (x >= OW)."""
+def shifted_runs(rows: torch.Tensor, taps: int, step: int, length: int) -> torch.Tensor:
+    """(taps, rows, length) view: the j-th is rows[:, j * step : j * step + length]."""
+    return rows.as_strided((taps, rows.shape[0], length), (step, rows.stride(0), 1))
+
+
+def _grad_at_flat_positions(grad: torch.Tensor, padded_size: Sequence[int]) -> torch.Tensor:
+    """The output gradient at the flat positions, (O, N * P), zero where a window wraps."""
     batch, out_channels, *output_size = grad.shape
-    rows = grad.new_zeros(batch, out_channels, *output_size[:-1], padded_size[-1])
-    rows[..., : output_size[-1]] = grad
-    length = flat_length(output_size, padded_size)
-    width = math.prod(output_size[:-1]) * padded_size[-1]  # (not -1: ambiguous for batch 0)
-    return rows.reshape(batch, groups, out_channels // groups, width)[..., :length]
+    flat = grad.new_zeros(out_channels, batch, *output_size[:-1], padded_size[-1])
+    flat[..., : output_size[-1]] = grad.transpose(0, 1)
+    return flat.view(out_channels, batch * flat_positions(output_size, padded_size))
 
 
-def _flat_input_grad(grad, weight, padded_size, dilation, groups):
-    """dx of the padded input, (N, C, *padded size), for stride 1: dcols = W^T @ G at the flat
-    positions, then one run added per kernel offset. No columns of the input are needed."""
-    batch, out_channels = grad.shape[:2]
-    channels, kernel_size = weight.shape[1] * groups, weight.shape[2:]
-    grad_full = _flat_grad_output(grad, padded_size, groups)
-    length = grad_full.shape[-1]
-    grouped_weight = weight.reshape(groups, out_channels // groups, -1)
-    grad_flat = grad.new_zeros(batch, channels, math.prod(padded_size))
-    for samples in sample_slices(batch, channels * math.prod(kernel_size) * length):
-        grad_cols = grouped_weight.transpose(-1, -2) @ grad_full[samples]
-        flat_col2im(grad_cols, grad_flat[samples], kernel_size, dilation, padded_size)
-        del grad_cols
-    return grad_flat.view(batch, channels, *padded_size)
+def _rows_weight_grad(grad, padded, weight, dilation):
+    """dW for stride 1: dW[o, c, i, j] = sum over q of G[o, q] * R[(i, c), q + j * dw], one
+    product per column offset j, all of them in one batched matmul per slice of samples."""
+    batch, channels, *padded_size = padded.shape
+    out_channels, _, *kernel_size = weight.shape
+    d, taps = len(kernel_size), kernel_size[-1]
+    output_size = grad.shape[2:]
+    positions = flat_positions(output_size, padded_size)
+    row_taps = math.prod(kernel_size[:-1]) * channels
+    grad_weight = weight.new_zeros(taps, out_channels, row_taps)  # [j, o, (i, c)]
+    for samples in sample_slices(batch, (row_taps + out_channels) * positions):
+        rows = row_copies(padded, kernel_size, dilation, output_size, samples)
+        columns = _grad_at_flat_positions(grad[samples], padded_size)
+        shifted = shifted_runs(rows, taps, dilation[-1], columns.shape[1]).transpose(1, 2)
+        grad_weight += torch.bmm(columns.expand(taps, -1, -1), shifted)
+        del rows, columns  # before the next slice's copies are made
+    grad_weight = grad_weight.view(taps, out_channels, *kernel_size[:-1], channels)
+    return grad_weight.permute(1, d + 1, *range(2, d + 1), 0).contiguous()
+
+
+def _rows_input_grad(grad, weight, padded_size, dilation):
+    """dx of the padded input, (N, C, *padded size), for stride 1: the transposed convolution,
+    lowered as the weight gradient is (see the module docstring)."""
+    batch, out_channels, *output_size = grad.shape
+    channels, kernel_size = weight.shape[1], weight.shape[2:]
+    d, taps = len(kernel_size), kernel_size[-1]
+    steps = row_major_strides(padded_size)
+    plane = math.prod(padded_size)
+    # G framed by zeros: each sample's outputs at the top left of a padded-size plane, after
+    # `lead` zeros, so that a window reaching before a plane reads zeros.
+    lead = sum(dl * (k - 1) * step for k, dl, step in zip(kernel_size, dilation, steps))
+    inside = tuple(slice(0, n) for n in output_size)
+    # The kernel turned around: Wf[(j', c), (i', o)] = W[o, c, kh - 1 - i', kw - 1 - j'].
+    turned = weight.flip(list(range(2, 2 + d))).permute(d + 1, 1, *range(2, d + 1), 0)
+    turned = turned.reshape(taps * channels, -1)
+    shift = dilation[-1] * (taps - 1)
+    row_taps = math.prod(kernel_size[:-1]) * out_channels
+    grad_flat = grad.new_empty(channels, batch * plane)
+    # Beside the copy a slice holds its framed gradient and the product's runs: half the budget.
+    for samples in sample_slices(batch, 2 * row_taps * plane):
+        count = samples.stop - samples.start
+        length = count * plane
+        framed = grad.new_zeros(out_channels, lead + length)
+        framed[:, lead:].view(out_channels, count, *padded_size)[
+            (slice(None), slice(None), *inside)
+        ] = grad[samples].transpose(0, 1)
+        rows = framed.as_strided(
+            (*kernel_size[:-1], out_channels, length + shift),
+            (*(dl * step for dl, step in zip(dilation[:-1], steps[:-1])), framed.stride(0), 1),
+        ).reshape(row_taps, length + shift)  # Gh[(i', o), q]: the one copy
+        del framed
+        runs = turned @ rows  # E[(j', c), q], rows of length + shift
+        del rows
+        # dx[c, q] = sum over j' of E[(j', c), q + j' * dw]: one sum over shifted runs
+        width = length + shift
+        strides = (channels * width + dilation[-1], width, 1)
+        shifted = runs.as_strided((taps, channels, length), strides)
+        torch.sum(shifted, 0, out=grad_flat[:, samples.start * plane : samples.stop * plane])
+    return grad_flat.view(channels, batch, *padded_size).transpose(0, 1)
 
 
 # ---------------------------------------------------------------------- channels last
@@ -415,9 +491,10 @@ class Convolution(Function):
         out_channels, channels_per_group, *kernel_size = weight.shape
         size = conv_output_size(input.shape[2:], kernel_size, stride, padding, dilation)
         padded_size = [n + a + b for n, (a, b) in zip(input.shape[2:], padding)]
-        columns, input_gradient = choose_lowering(
-            channels_per_group, kernel_size, stride, size, padded_size
+        lowering = choose_lowering(
+            channels_per_group, kernel_size, stride, size, padded_size, groups
         )
+        columns = lowering[0]
         if columns == NCHW:
             out = _nchw_forward(_pad(input, padding), weight, size, stride, dilation, groups)
         else:
@@ -426,7 +503,7 @@ class Convolution(Function):
         if bias is not None:
             out += bias.reshape(out_channels, *(1,) * d)
         ctx.geometry = (stride, padding, dilation, groups)
-        ctx.lowering = (columns, input_gradient)
+        ctx.lowering = lowering
         ctx.save_for_backward(input, weight, bias)
         return out
 
@@ -437,28 +514,26 @@ class Convolution(Function):
             return _gradients_by_ops(ctx, input, weight, bias, grad)
         need_input, need_weight, need_bias = ctx.needs_input_grad
         stride, padding, dilation, groups = ctx.geometry
-        columns, input_gradient = ctx.lowering
+        _, weight_way, input_way = ctx.lowering
         padded_size = [n + a + b for n, (a, b) in zip(input.shape[2:], padding)]
         grad_input = grad_weight = grad_bias = None
         if need_bias:
             grad_bias = grad.sum((0, *range(2, grad.dim())))
-        if need_weight and columns == NCHW:
-            padded = _pad(input, padding)
-            grad_weight = _nchw_weight_grad(grad, padded, weight, stride, dilation, groups)
+        if need_weight and weight_way == ROWS and rows_are_exact(input):
+            grad_weight = _rows_weight_grad(grad, _pad(input, padding), weight, dilation)
         elif need_weight:
             padded = pad_channels_last(input, padding)
             grad_weight = _channels_last_weight_grad(grad, padded, weight, stride, dilation, groups)
         if need_input:
-            if input_gradient == FLAT:
-                grad_padded = _flat_input_grad(grad, weight, padded_size, dilation, groups)
+            if input_way == ROWS and rows_are_exact(weight):
+                grad_padded = _rows_input_grad(grad, weight, padded_size, dilation)
             else:
                 grad_padded = _channels_last_input_grad(
                     grad, weight, padded_size, stride, dilation, groups
                 )
             crop = tuple(slice(a, a + n) for (a, _), n in zip(padding, input.shape[2:]))
-            grad_input = grad_padded[(slice(None), slice(None), *crop)]
-            if input_gradient == CHANNELS_LAST:  # back to (N, C, *spatial) in memory too
-                grad_input = grad_input.contiguous()
+            # back to (N, C, *spatial) in memory too
+            grad_input = grad_padded[(slice(None), slice(None), *crop)].contiguous()
         return grad_input, grad_weight, grad_bias
 
 
