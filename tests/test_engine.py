@@ -745,3 +745,26 @@ def test_a_backward_returning_the_wrong_number_of_gradients_is_an_error():
     x = mt.ones(2, requires_grad=True)
     with pytest.raises(RuntimeError, match="BrokenBackward returned 1 gradients for 2 inputs"):
         Broken.apply(x, x).sum().backward()
+
+
+def test_complex_gradients_are_refused_in_one_line_and_complex_numbers_still_compute():
+    # torch's complex gradients conjugate (g @ b^H for a @ b); ours are written for real
+    # numbers, so a complex graph would give wrong gradients without a word: it is refused.
+    torch_a = torch.randn(3, 4, dtype=torch.complex128)
+    torch_b = torch.randn(4, 2, dtype=torch.complex128)
+    refusals = [
+        lambda: mt.tensor(torch_a, requires_grad=True),
+        lambda: mt.tensor(torch_a).requires_grad_(),
+        lambda: mt.randn(3, requires_grad=True) * 1j,  # a real leaf, a complex result
+        lambda: mt.nn.Linear(2, 2).to(torch.complex64),
+    ]
+    for refused in refusals:
+        with pytest.raises(RuntimeError) as caught:
+            refused()
+        message = str(caught.value)
+        assert "gradients of real floating tensors only" in message and "complex" in message
+        assert "\n" not in message
+    assert torch.equal((mt.tensor(torch_a) @ mt.tensor(torch_b)).data, torch_a @ torch_b)
+    leaf = mt.randn(3, requires_grad=True)
+    with mt.no_grad():
+        assert torch.equal((leaf * 1j).data, leaf.data * 1j)

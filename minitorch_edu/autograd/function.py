@@ -39,7 +39,7 @@ import torch
 from minitorch_edu.autograd import grad_mode
 from minitorch_edu.autograd.formula import Formula
 from minitorch_edu.autograd.grad_mode import torch_is_grad_enabled
-from minitorch_edu.autograd.tensor import Tensor
+from minitorch_edu.autograd.tensor import Tensor, complex_gradients_refused
 from minitorch_edu.autograd.torch_function import type_name
 
 _OUTPUT = object()  # marks "the op's own result" among the saved tensors
@@ -137,6 +137,8 @@ class Function:
         if not recording:  # no_grad, or no input needs a gradient: no node, nothing kept
             result = Tensor._wrap(out)
         else:
+            if out.is_complex():  # a real input that requires grad made a complex result
+                raise RuntimeError(f"{cls.__name__}: {complex_gradients_refused(out.dtype)}")
             ctx.parents = tuple(parents)
             ctx.needs_input_grad = tuple([parent is not None for parent in parents])
             ctx.output_shape = out.shape

@@ -55,6 +55,17 @@ def _one_post_hook_fewer() -> None:
     Tensor.post_accumulate_hook_count -= 1
 
 
+def complex_gradients_refused(dtype: torch.dtype) -> str:
+    # torch's complex gradients follow the conjugate Wirtinger convention (grad * conj(f'(z)));
+    # every backward here is written for real numbers, so a complex one would be silently wrong.
+    return (
+        f"minitorch_edu computes gradients of real floating tensors only, not of {dtype} "
+        "ones: complex gradients (torch's conjugate Wirtinger convention) are not "
+        "implemented. Compute with complex numbers under mt.no_grad(), or split real and "
+        "imaginary parts into real tensors."
+    )
+
+
 class _RetainGrad:
     """The hook `retain_grad` installs: it stores the gradient on the tensor, after other hooks."""
 
@@ -120,7 +131,9 @@ class Tensor:
                 "a computed variable in a subgraph that doesn't require differentiation use "
                 "var_no_grad = var.detach()."
             )
-        if value and not (self.data.is_floating_point() or self.data.is_complex()):
+        if value and self.data.is_complex():
+            raise RuntimeError(complex_gradients_refused(self.data.dtype))
+        if value and not self.data.is_floating_point():
             raise RuntimeError(
                 "only Tensors of floating point dtype can require gradients "
                 f"(this one is {self.data.dtype})"

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import torch
 
 from minitorch_edu.autograd import grad_mode
-from minitorch_edu.autograd.tensor import Tensor
+from minitorch_edu.autograd.tensor import Tensor, complex_gradients_refused
 from minitorch_edu.autograd.torch_function import type_name
 from minitorch_edu.nn.parameter import Parameter
 
@@ -311,6 +311,12 @@ class Module:
         A dtype applies to floating-point tensors only (integer buffers keep theirs).
         """
         device, dtype = _parse_to(args, kwargs)
+        if (
+            dtype is not None
+            and dtype.is_complex
+            and any(p.requires_grad for p in self.parameters())
+        ):
+            raise RuntimeError(complex_gradients_refused(dtype))  # before anything changes
 
         def convert(t: torch.Tensor) -> torch.Tensor:
             floating = t.is_floating_point() or t.is_complex()

@@ -159,7 +159,6 @@ def classify(name: str, args: tuple, kwargs: dict) -> tuple[str, str]:
     """(class, detail) of one call."""
     op = OPS[name]
     theirs_args, theirs_kwargs = torch_copy(args), torch_copy(kwargs)
-    ours_args, ours_kwargs = our_copy(args), our_copy(kwargs)
     torch_error = our_error = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -168,7 +167,8 @@ def classify(name: str, args: tuple, kwargs: dict) -> tuple[str, str]:
             theirs = op.theirs(*theirs_args, **theirs_kwargs)
         except Exception as error:
             torch_error = error
-        try:
+        try:  # making our tensors may refuse too (a complex tensor that requires grad)
+            ours_args, ours_kwargs = our_copy(args), our_copy(kwargs)
             torch.manual_seed(0)
             ours = op.ours(*ours_args, **ours_kwargs)
         except Exception as error:
