@@ -137,12 +137,12 @@ class Function:
         if not recording:  # no_grad, or no input needs a gradient: no node, nothing kept
             result = Tensor._wrap(out)
         else:
-            if out.is_complex():  # a real input that requires grad made a complex result
+            ctx.output_dtype = out.dtype
+            if ctx.output_dtype.is_complex:  # a real input that requires grad, complex result
                 raise RuntimeError(f"{cls.__name__}: {complex_gradients_refused(out.dtype)}")
             ctx.parents = tuple(parents)
             ctx.needs_input_grad = tuple([parent is not None for parent in parents])
             ctx.output_shape = out.shape
-            ctx.output_dtype = out.dtype
             if options:
                 ctx.options = options
             if ctx._to_save:
