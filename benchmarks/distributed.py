@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.measure import quartiles
+from benchmarks.measure import quartiles, synchronize
 
 FEATURES, CLASSES = 64, 10
 
@@ -96,10 +96,6 @@ def bench_rank(
     images = torch.randn(per_rank, 1, 8, 8, dtype=dtype, generator=generator).to(device)
     labels = torch.randint(0, CLASSES, (per_rank,), generator=generator).to(device)
 
-    def synchronize() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
     steps = {}
     first_losses = {}
     for side in ("mt", "torch"):
@@ -111,11 +107,11 @@ def bench_rank(
                 step()
             steps[(side, sync)] = step
     # Rounds: every variant runs k steps in turn (the order rotating), all ranks together.
-    synchronize()
+    synchronize(device)
     probe = time.perf_counter()
     steps[("mt", True)]()
     steps[("torch", True)]()
-    synchronize()
+    synchronize(device)
     per_step = max(time.perf_counter() - probe, 1e-4) / 2
     # Every rank must take the same number of steps (each one all-reduces): rank 0's count.
     count = torch.tensor([max(1, int(seconds / rounds / len(steps) / per_step))], device=device)
@@ -131,10 +127,10 @@ def bench_rank(
             dist.barrier()
             name = f"{side} {'step' if sync else 'no_sync'}"
             for _ in range(k):
-                synchronize()
+                synchronize(device)
                 start = time.perf_counter()
                 steps[(side, sync)]()
-                synchronize()
+                synchronize(device)
                 times[name].append(time.perf_counter() - start)
     return {"times": times, "first_losses": first_losses, "steps_per_round": k}
 

@@ -47,7 +47,8 @@ import torch
 from benchmarks.cases import CASES, SIDES, Case
 
 
-def _synchronize(device: torch.device) -> None:
+def synchronize(device: torch.device) -> None:
+    """Wait for the work queued on a GPU (its kernels run asynchronously); nothing on a CPU."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -64,10 +65,10 @@ def timed_steps(
     """Seconds taken by each of `count` calls of `step`."""
     times = []
     for _ in range(count):
-        _synchronize(device)
+        synchronize(device)
         start = clock()
         step()
-        _synchronize(device)
+        synchronize(device)
         times.append(clock() - start)
     return times
 

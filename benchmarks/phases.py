@@ -27,9 +27,22 @@ import torch
 import minitorch_edu as mt
 import minitorch_edu.nn as mnn
 from benchmarks.cases import OPTIMIZERS, SIDES, _model, lenet, mlp
+from benchmarks.measure import synchronize
 
 PHASES = ("zero_grad", "forward", "loss", "backward", "step")
 MODELS = {"mlp": (mlp, (784,)), "cnn": (lenet, (1, 32, 32))}
+
+
+def synchronized_clock(
+    device: torch.device, read_clock: Callable[[], float]
+) -> Callable[[], float]:
+    """`read_clock`, read once the device has finished what was queued before."""
+
+    def clock() -> float:
+        synchronize(device)
+        return read_clock()
+
+    return clock
 
 
 def _phased_step(
@@ -49,10 +62,7 @@ def _phased_step(
     optimizer = OPTIMIZERS["sgd"][SIDES.index(side)](list(model.parameters()))
     loss_fn = mnn.CrossEntropyLoss() if side == "mt" else torch.nn.CrossEntropyLoss()
 
-    def clock() -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return read_clock()
+    clock = synchronized_clock(device, read_clock)
 
     def step() -> list[float]:
         t0 = clock()
@@ -164,11 +174,7 @@ def layer_times(
     activation = torch.randn((batch, *input_shape), generator=generator).to(device, dtype)
     models = {side: _model(make, side, device, dtype) for side in SIDES}
 
-    def clock() -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return read_clock()
-
+    clock = synchronized_clock(device, read_clock)
     rows = []
     for index, layers in enumerate(zip(models["mt"], models["torch"])):
         x, needs_grad = activation, index > 0
