@@ -58,11 +58,10 @@ from minitorch_edu.train import (
     epoch_line,
     load_torch_twin_class,
     optimizer_options,
-    plot_history,
     prepare_data,
     print_header,
-    print_summary,
     record_epoch,
+    report_finished,
     resume,
     train_one_epoch,
     training_payload,
@@ -200,13 +199,8 @@ def _run_data_parallel(
         wall_seconds=time.perf_counter() - started,
     )
     if main:
-        print_summary(result)
-        if config.save is not None:
-            print(f"checkpoint: {config.save} (epoch {epoch}, step {step})")
-        if config.plot is not None:
-            title = f"{config.model} on {config.data}, {config.optimizer}, {world_size} processes"
-            plot_history(history, config.plot, title=title)
-            print(f"plot: {config.plot}")
+        title = f"{config.model} on {config.data}, {config.optimizer}, {world_size} processes"
+        report_finished(config, result, title)
         sys.stdout.flush()
     return result
 

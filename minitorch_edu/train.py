@@ -386,15 +386,18 @@ def _run_training(
         torch_seconds_per_step=twin_seconds,
         wall_seconds=time.perf_counter() - started,
     )
+    report_finished(config, result, f"{config.model} on {config.data}, {config.optimizer}")
+    return result
+
+
+def report_finished(config: TrainConfig, result: TrainingResult, title: str) -> None:
+    """The summary, where the checkpoint is, and the learning curves when asked for."""
     print_summary(result)
     if config.save is not None:
-        print(f"checkpoint: {config.save} (epoch {epoch}, step {step})")
+        print(f"checkpoint: {config.save} (epoch {result.epoch}, step {result.step})")
     if config.plot is not None:
-        plot_history(
-            history, config.plot, title=f"{config.model} on {config.data}, {config.optimizer}"
-        )
+        plot_history(result.history, config.plot, title=title)
         print(f"plot: {config.plot}")
-    return result
 
 
 # ---------------------------------------------------------------------- checkpoints
